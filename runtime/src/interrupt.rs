@@ -1,0 +1,176 @@
+//! How a coroutine is interrupted at its next blocking point: may's
+//! cancellation (an unwind raised when the coroutine blocks or is blocked),
+//! plus a record of *why*, so that [`with_timeout`](crate::with_timeout) can
+//! tell its own timeout from an outer one or from a
+//! [`kill`](crate::Greenlet::kill).
+
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
+
+use may::coroutine::Coroutine;
+use parking_lot::Mutex;
+
+/// Why a coroutine's cancellation was requested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reason {
+    Killed,
+    Timeout(u64),
+}
+
+#[derive(Default)]
+struct State {
+    reason: Option<Reason>,
+    /// The `with_timeout` scopes open on this coroutine, innermost last.
+    scopes: Vec<u64>,
+    finished: bool,
+}
+
+/// The interrupt record of one coroutine.
+#[derive(Default)]
+pub(crate) struct Interrupt {
+    co: OnceLock<Coroutine>,
+    state: Mutex<State>,
+}
+
+may::coroutine_local!(static CURRENT: RefCell<Option<Arc<Interrupt>>> = RefCell::new(None));
+
+impl Interrupt {
+    /// The record of the running coroutine, created on first use.
+    /// Only meaningful inside a coroutine.
+    pub(crate) fn current() -> Arc<Interrupt> {
+        CURRENT.with(|cell| {
+            cell.borrow_mut()
+                .get_or_insert_with(|| {
+                    let interrupt = Interrupt::default();
+                    let _ = interrupt.co.set(may::coroutine::current());
+                    Arc::new(interrupt)
+                })
+                .clone()
+        })
+    }
+
+    /// Makes `self` the record of the running coroutine (a greenlet's first
+    /// act) and returns false if it was killed before it started.
+    pub(crate) fn enter(self: &Arc<Self>) -> bool {
+        let _ = self.co.set(may::coroutine::current());
+        CURRENT.with(|cell| *cell.borrow_mut() = Some(self.clone()));
+        self.state.lock().reason != Some(Reason::Killed)
+    }
+
+    /// Records the may handle as soon as the spawner has it, so that a kill
+    /// can reach a greenlet that has not run yet.
+    pub(crate) fn set_coroutine(&self, co: Coroutine) {
+        let _ = self.co.set(co);
+    }
+
+    pub(crate) fn was_killed(&self) -> bool {
+        self.state.lock().reason == Some(Reason::Killed)
+    }
+
+    /// Marks the coroutine finished: later kills do nothing.
+    pub(crate) fn finish(&self) {
+        self.state.lock().finished = true;
+    }
+
+    /// Requests the kill; it lands at the coroutine's next blocking point.
+    pub(crate) fn kill(&self) {
+        {
+            let mut state = self.state.lock();
+            if state.finished {
+                return;
+            }
+            state.reason = Some(Reason::Killed);
+        }
+        self.cancel();
+    }
+
+    /// Fired by the timer: interrupts the coroutine if scope `id` is still
+    /// open and nothing else interrupted it first.
+    pub(crate) fn fire_timeout(&self, id: u64) {
+        {
+            let mut state = self.state.lock();
+            if state.finished || state.reason.is_some() || !state.scopes.contains(&id) {
+                return;
+            }
+            state.reason = Some(Reason::Timeout(id));
+        }
+        self.cancel();
+    }
+
+    pub(crate) fn open_scope(&self, id: u64) {
+        self.state.lock().scopes.push(id);
+    }
+
+    /// Closes scope `id`; true when its timeout fired (the caller must then
+    /// clear the pending cancellation).
+    pub(crate) fn close_scope(&self, id: u64) -> bool {
+        let mut state = self.state.lock();
+        state.scopes.retain(|s| *s != id);
+        if state.reason == Some(Reason::Timeout(id)) {
+            state.reason = None;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Re-arms a kill whose cancellation was swallowed by
+    /// [`clear_pending_cancel`].
+    pub(crate) fn rearm_kill(&self) {
+        if self.was_killed() {
+            self.cancel();
+        }
+    }
+
+    fn cancel(&self) {
+        if let Some(co) = self.co.get() {
+            // Safety: may's cancel unwinds the coroutine from its next
+            // blocking point; every blocking point in this crate cleans up
+            // on unwind, and the unwind is caught by the greenlet wrapper or
+            // by `with_timeout`.
+            unsafe { co.cancel() };
+        }
+    }
+}
+
+/// True if `payload` is may's cancellation unwind rather than a real panic.
+pub(crate) fn is_cancel(payload: &(dyn std::any::Any + Send)) -> bool {
+    matches!(
+        payload.downcast_ref::<generator::Error>(),
+        Some(generator::Error::Cancel)
+    )
+}
+
+/// Clears a cancellation that was requested but not (or no longer) wanted:
+/// may keeps the request pending until the next blocking point, so a timeout
+/// that fired just as its closure finished would otherwise strike later,
+/// outside its scope.
+///
+/// may offers no direct call for this. Waiting on an I/O object while a
+/// cancellation is pending returns at once and clears it, but leaves a
+/// "Canceled" error value behind that the next socket operation to block
+/// would report. A short sleep consumes it: the timer overwrites the value
+/// and the sleep takes it. (Not a zero sleep: may registers a sleeping
+/// coroutine for cancellation just after arming its timer, and a timer that
+/// fires at once lets the coroutine run on and block elsewhere before that
+/// registration lands, which then hides the new wait from later kills.)
+pub(crate) fn clear_pending_cancel() {
+    use may::io::{AsIoData, IoData, WaitIo};
+
+    struct Never(IoData);
+    impl AsIoData for Never {
+        fn as_io_data(&self) -> &IoData {
+            &self.0
+        }
+    }
+    // A descriptor that is never registered with may's poller, so waiting
+    // on it can only end through the pending cancellation.
+    static UNREGISTERED: OnceLock<std::os::unix::net::UnixDatagram> = OnceLock::new();
+    let fd = UNREGISTERED.get_or_init(|| {
+        std::os::unix::net::UnixDatagram::unbound().expect("cannot create a socket")
+    });
+
+    let never = Never(IoData::new(fd));
+    never.wait_io();
+    may::coroutine::sleep(std::time::Duration::from_millis(1));
+}
