@@ -10,9 +10,43 @@ use parking_lot::Mutex;
 use crate::wait::{deadline, wait_until, WaitList};
 use crate::Error;
 
-struct EventInner {
-    flag: AtomicBool,
+/// A settable flag with waiters: the inside of [`Event`], and how a
+/// greenlet reports that it finished.
+#[derive(Default)]
+pub(crate) struct Flag {
+    set: AtomicBool,
     waiters: Mutex<WaitList>,
+}
+
+impl Flag {
+    pub(crate) fn set(&self) {
+        let mut waiters = self.waiters.lock();
+        self.set.store(true, Ordering::Release);
+        waiters.notify_all();
+    }
+
+    fn clear(&self) {
+        let _waiters = self.waiters.lock();
+        self.set.store(false, Ordering::Release);
+    }
+
+    pub(crate) fn is_set(&self) -> bool {
+        self.set.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
+        if self.is_set() {
+            return true;
+        }
+        let set = &self.set;
+        wait_until(
+            &self.waiters,
+            |w| w,
+            deadline,
+            |_| set.load(Ordering::Acquire).then_some(()),
+        )
+        .is_some()
+    }
 }
 
 /// A flag that greenlets (and threads) can wait on, like gevent's `Event`.
@@ -28,15 +62,9 @@ struct EventInner {
 /// waiter.join().unwrap();
 /// assert!(ready.is_set());
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Default)]
 pub struct Event {
-    inner: Arc<EventInner>,
-}
-
-impl Default for Event {
-    fn default() -> Self {
-        Self::new()
-    }
+    flag: Arc<Flag>,
 }
 
 impl fmt::Debug for Event {
@@ -50,54 +78,32 @@ impl fmt::Debug for Event {
 impl Event {
     /// A new event, not set.
     pub fn new() -> Self {
-        Event {
-            inner: Arc::new(EventInner {
-                flag: AtomicBool::new(false),
-                waiters: Mutex::new(WaitList::default()),
-            }),
-        }
+        Self::default()
     }
 
     /// Sets the flag and wakes every waiter; later waits return at once.
     pub fn set(&self) {
-        let mut waiters = self.inner.waiters.lock();
-        self.inner.flag.store(true, Ordering::Release);
-        waiters.notify_all();
+        self.flag.set();
     }
 
     /// Clears the flag: later waits block until the next [`set`](Self::set).
     pub fn clear(&self) {
-        let _waiters = self.inner.waiters.lock();
-        self.inner.flag.store(false, Ordering::Release);
+        self.flag.clear();
     }
 
     /// True while the flag is set.
     pub fn is_set(&self) -> bool {
-        self.inner.flag.load(Ordering::Acquire)
+        self.flag.is_set()
     }
 
     /// Blocks until the flag is set.
     pub fn wait(&self) {
-        self.wait_until(None);
+        self.flag.wait_until(None);
     }
 
     /// Blocks until the flag is set or `timeout` passes; true if it was set.
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_until(deadline(Some(timeout)))
-    }
-
-    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> bool {
-        if self.is_set() {
-            return true;
-        }
-        let flag = &self.inner.flag;
-        wait_until(
-            &self.inner.waiters,
-            |w| w,
-            deadline,
-            |_| flag.load(Ordering::Acquire).then_some(()),
-        )
-        .is_some()
+        self.flag.wait_until(deadline(Some(timeout)))
     }
 }
 

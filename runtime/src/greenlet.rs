@@ -2,32 +2,70 @@
 
 use std::fmt;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::config::{ensure_started, words};
 use crate::error::panic_message;
-use crate::interrupt::{is_cancel, Interrupt};
-use crate::wait::deadline;
-use crate::{Error, Event};
+use crate::interrupt::{enter, is_cancel, Interrupt, Owner, Slot};
+use crate::launch::{launch, Fresh};
+use crate::wait::{deadline, wait_until, WaitList};
+use crate::Error;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 struct Shared<T> {
     id: u64,
     name: Option<String>,
-    interrupt: Arc<Interrupt>,
-    done: Event,
-    result: Mutex<Option<Result<T, Error>>>,
+    interrupt: Interrupt,
+    /// Set (under `outcome`'s lock) once the result is in.
+    done: AtomicBool,
+    outcome: Mutex<Outcome<T>>,
+}
+
+struct Outcome<T> {
+    result: Option<Result<T, Error>>,
+    waiters: WaitList,
+}
+
+impl<T> Shared<T> {
+    fn is_done(&self) -> bool {
+        self.done.load(Ordering::Acquire)
+    }
+
+    /// Waits until done or the deadline; true if done.
+    fn wait_done(&self, deadline: Option<Instant>) -> bool {
+        self.is_done()
+            || wait_until(
+                &self.outcome,
+                |o| &mut o.waiters,
+                deadline,
+                |o| o.result.is_some().then_some(()),
+            )
+            .is_some()
+    }
+
+    fn finish(&self, result: Result<T, Error>) {
+        let mut outcome = self.outcome.lock();
+        outcome.result = Some(result);
+        self.done.store(true, Ordering::Release);
+        outcome.waiters.notify_all();
+    }
 }
 
 /// A greenlet seen without its result type: what [`Group`](crate::Group)
 /// keeps of its members.
 pub(crate) trait Member: Send + Sync {
     fn kill(&self);
+}
+
+impl<T: Send + 'static> Owner for Shared<T> {
+    fn interrupt(&self) -> &Interrupt {
+        &self.interrupt
+    }
 }
 
 impl<T: Send> Member for Shared<T> {
@@ -57,7 +95,7 @@ impl<T> fmt::Debug for Greenlet<T> {
         f.debug_struct("Greenlet")
             .field("id", &self.shared.id)
             .field("name", &self.shared.name)
-            .field("ready", &self.shared.done.is_set())
+            .field("ready", &self.shared.is_done())
             .finish()
     }
 }
@@ -75,7 +113,7 @@ impl<T: Send + 'static> Greenlet<T> {
 
     /// True once the greenlet has finished (returned, panicked or was killed).
     pub fn ready(&self) -> bool {
-        self.shared.done.is_set()
+        self.shared.is_done()
     }
 
     /// Kills the greenlet: it unwinds from its next blocking point (a sleep,
@@ -90,7 +128,7 @@ impl<T: Send + 'static> Greenlet<T> {
     /// Waits for the greenlet to finish and gives its value, or
     /// [`Error::Panicked`] / [`Error::Killed`].
     pub fn join(self) -> Result<T, Error> {
-        self.shared.done.wait();
+        self.shared.wait_done(None);
         self.take_result()
     }
 
@@ -99,13 +137,13 @@ impl<T: Send + 'static> Greenlet<T> {
     /// caller can kill it or wait again.
     ///
     /// ```
-    /// use std::time::Duration;
+    /// use std::time::{Duration, Instant};
     /// let g = green::spawn(|| green::sleep(Duration::from_secs(60)));
     /// let g = g.join_timeout(Duration::from_millis(10)).unwrap_err();
     /// g.kill();
     /// ```
     pub fn join_timeout(self, timeout: Duration) -> Result<Result<T, Error>, Greenlet<T>> {
-        if self.shared.done.wait_timeout(timeout) {
+        if self.shared.wait_done(deadline(Some(timeout))) {
             Ok(self.take_result())
         } else {
             Err(self)
@@ -114,8 +152,9 @@ impl<T: Send + 'static> Greenlet<T> {
 
     fn take_result(&self) -> Result<T, Error> {
         self.shared
-            .result
+            .outcome
             .lock()
+            .result
             .take()
             .expect("a finished greenlet always has a result, taken only by join")
     }
@@ -186,13 +225,16 @@ impl Builder {
         let shared = Arc::new(Shared {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             name: self.name.clone(),
-            interrupt: Arc::new(Interrupt::default()),
-            done: Event::new(),
-            result: Mutex::new(None),
+            interrupt: Interrupt::default(),
+            done: AtomicBool::new(false),
+            outcome: Mutex::new(Outcome {
+                result: None,
+                waiters: WaitList::default(),
+            }),
         });
         let inner = shared.clone();
-        let body = move || {
-            let outcome = if inner.interrupt.enter() {
+        let body = Box::new(move |slot: &Slot| {
+            let outcome = if enter(slot, inner.clone()) {
                 match catch_unwind(AssertUnwindSafe(f)) {
                     Ok(value) => Ok(value),
                     Err(payload) if is_cancel(&*payload) => Err(Error::Killed),
@@ -201,31 +243,18 @@ impl Builder {
             } else {
                 Err(Error::Killed)
             };
-            inner.interrupt.finish();
-            *inner.result.lock() = Some(outcome);
+            let reusable = inner.interrupt.finish();
             drop(on_done);
-            inner.done.set();
-        };
-
-        let mut builder = may::coroutine::Builder::new();
-        if let Some(name) = self.name {
-            builder = builder.name(name);
-        }
-        if let Some(bytes) = self.stack_size {
-            builder = builder.stack_size(words(bytes));
-        }
-        // may panics when it cannot map a stack; report that as an error.
-        // Safety: `spawn` is unsafe in may because of thread-local storage
-        // seen across blocking points; the crate docs state that rule.
-        let spawned = catch_unwind(AssertUnwindSafe(|| unsafe { builder.spawn(body) }));
-        match spawned {
-            Ok(Ok(handle)) => {
-                shared.interrupt.set_coroutine(handle.coroutine().clone());
-                Ok(Greenlet { shared })
-            }
-            Ok(Err(e)) => Err(Error::Spawn(e.to_string())),
-            Err(payload) => Err(Error::Spawn(panic_message(&*payload))),
-        }
+            inner.finish(outcome);
+            reusable
+        });
+        let fresh = (self.name.is_some() || self.stack_size.is_some()).then(|| Fresh {
+            name: self.name,
+            stack_words: self.stack_size.map(words),
+        });
+        let co = launch(body, fresh)?;
+        shared.interrupt.set_coroutine(co);
+        Ok(Greenlet { shared })
     }
 }
 
@@ -267,7 +296,7 @@ where
 /// passes (`None`: no limit). Returns the indices of those that finished.
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// let gs = vec![
 ///     green::spawn(|| green::sleep(Duration::from_millis(1))),
 ///     green::spawn(|| green::sleep(Duration::from_secs(60))),
@@ -281,7 +310,7 @@ pub fn join_all<T: Send + 'static>(
 ) -> Vec<usize> {
     let deadline = deadline(timeout);
     for g in greenlets {
-        if !g.shared.done.wait_until(deadline) {
+        if !g.shared.wait_done(deadline) {
             break;
         }
     }

@@ -5,6 +5,7 @@
 //! [`kill`](crate::Greenlet::kill).
 
 use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
 use may::coroutine::Coroutine;
@@ -19,6 +20,8 @@ pub(crate) enum Reason {
 
 #[derive(Default)]
 struct State {
+    /// The coroutine, once known: a kill before that lands at its start.
+    co: Option<Coroutine>,
     reason: Option<Reason>,
     /// The `with_timeout` scopes open on this coroutine, innermost last.
     scopes: Vec<u64>,
@@ -28,73 +31,89 @@ struct State {
 /// The interrupt record of one coroutine.
 #[derive(Default)]
 pub(crate) struct Interrupt {
-    co: OnceLock<Coroutine>,
     state: Mutex<State>,
 }
 
-may::coroutine_local!(static CURRENT: RefCell<Option<Arc<Interrupt>>> = RefCell::new(None));
+/// Something that holds an interrupt record: a greenlet's shared state, or a
+/// bare record for a coroutine that green did not spawn.
+pub(crate) trait Owner: Send + Sync + 'static {
+    fn interrupt(&self) -> &Interrupt;
+}
+
+impl Owner for Interrupt {
+    fn interrupt(&self) -> &Interrupt {
+        self
+    }
+}
+
+/// The running coroutine's record, kept in coroutine-local storage. A
+/// coroutine that runs many greenlets (see `launch`) looks the slot up once
+/// and then swaps records through its own handle to it.
+pub(crate) type Slot = Rc<RefCell<Option<Arc<dyn Owner>>>>;
+
+may::coroutine_local!(static CURRENT: Slot = Rc::new(RefCell::new(None)));
+
+/// The running coroutine's slot.
+pub(crate) fn slot() -> Slot {
+    CURRENT.with(Rc::clone)
+}
+
+/// The record of the running coroutine, created on first use.
+/// Only meaningful inside a coroutine.
+pub(crate) fn current() -> Arc<dyn Owner> {
+    CURRENT.with(|slot| {
+        slot.borrow_mut()
+            .get_or_insert_with(|| {
+                let interrupt = Interrupt::default();
+                interrupt.set_coroutine(may::coroutine::current());
+                Arc::new(interrupt)
+            })
+            .clone()
+    })
+}
+
+/// Makes `owner` the record of the coroutine that owns `slot` (a greenlet's
+/// first act) and returns false if it was killed before it started.
+pub(crate) fn enter(slot: &Slot, owner: Arc<dyn Owner>) -> bool {
+    let killed = owner.interrupt().state.lock().reason == Some(Reason::Killed);
+    *slot.borrow_mut() = Some(owner);
+    !killed
+}
 
 impl Interrupt {
-    /// The record of the running coroutine, created on first use.
-    /// Only meaningful inside a coroutine.
-    pub(crate) fn current() -> Arc<Interrupt> {
-        CURRENT.with(|cell| {
-            cell.borrow_mut()
-                .get_or_insert_with(|| {
-                    let interrupt = Interrupt::default();
-                    let _ = interrupt.co.set(may::coroutine::current());
-                    Arc::new(interrupt)
-                })
-                .clone()
-        })
-    }
-
-    /// Makes `self` the record of the running coroutine (a greenlet's first
-    /// act) and returns false if it was killed before it started.
-    pub(crate) fn enter(self: &Arc<Self>) -> bool {
-        let _ = self.co.set(may::coroutine::current());
-        CURRENT.with(|cell| *cell.borrow_mut() = Some(self.clone()));
-        self.state.lock().reason != Some(Reason::Killed)
-    }
-
     /// Records the may handle as soon as the spawner has it, so that a kill
     /// can reach a greenlet that has not run yet.
     pub(crate) fn set_coroutine(&self, co: Coroutine) {
-        let _ = self.co.set(co);
+        self.state.lock().co = Some(co);
     }
 
-    pub(crate) fn was_killed(&self) -> bool {
-        self.state.lock().reason == Some(Reason::Killed)
-    }
-
-    /// Marks the coroutine finished: later kills do nothing.
-    pub(crate) fn finish(&self) {
-        self.state.lock().finished = true;
+    /// Marks the greenlet finished: later kills do nothing. True when no
+    /// kill or timeout is pending, so its coroutine can run another body.
+    pub(crate) fn finish(&self) -> bool {
+        let mut state = self.state.lock();
+        state.finished = true;
+        state.reason.is_none()
     }
 
     /// Requests the kill; it lands at the coroutine's next blocking point.
     pub(crate) fn kill(&self) {
-        {
-            let mut state = self.state.lock();
-            if state.finished {
-                return;
-            }
-            state.reason = Some(Reason::Killed);
+        let mut state = self.state.lock();
+        if state.finished {
+            return;
         }
-        self.cancel();
+        state.reason = Some(Reason::Killed);
+        cancel(&state);
     }
 
     /// Fired by the timer: interrupts the coroutine if scope `id` is still
     /// open and nothing else interrupted it first.
     pub(crate) fn fire_timeout(&self, id: u64) {
-        {
-            let mut state = self.state.lock();
-            if state.finished || state.reason.is_some() || !state.scopes.contains(&id) {
-                return;
-            }
-            state.reason = Some(Reason::Timeout(id));
+        let mut state = self.state.lock();
+        if state.finished || state.reason.is_some() || !state.scopes.contains(&id) {
+            return;
         }
-        self.cancel();
+        state.reason = Some(Reason::Timeout(id));
+        cancel(&state);
     }
 
     pub(crate) fn open_scope(&self, id: u64) {
@@ -117,19 +136,22 @@ impl Interrupt {
     /// Re-arms a kill whose cancellation was swallowed by
     /// [`clear_pending_cancel`].
     pub(crate) fn rearm_kill(&self) {
-        if self.was_killed() {
-            self.cancel();
+        let state = self.state.lock();
+        if state.reason == Some(Reason::Killed) {
+            cancel(&state);
         }
     }
+}
 
-    fn cancel(&self) {
-        if let Some(co) = self.co.get() {
-            // Safety: may's cancel unwinds the coroutine from its next
-            // blocking point; every blocking point in this crate cleans up
-            // on unwind, and the unwind is caught by the greenlet wrapper or
-            // by `with_timeout`.
-            unsafe { co.cancel() };
-        }
+/// Requests may's cancellation. Done under the record's lock, so that it
+/// cannot land after [`Interrupt::finish`] on a coroutine that already runs
+/// another greenlet.
+fn cancel(state: &State) {
+    if let Some(co) = &state.co {
+        // Safety: may's cancel unwinds the coroutine from its next blocking
+        // point; every blocking point in this crate cleans up on unwind, and
+        // the unwind is caught by the greenlet wrapper or by `with_timeout`.
+        unsafe { co.cancel() };
     }
 }
 

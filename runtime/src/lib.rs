@@ -90,9 +90,14 @@
 //!    `vm.max_map_count` (65 530) caps a process near 32 000 greenlets.
 //! 4. **Interruption lands at blocking points.** [`Greenlet::kill`] and
 //!    [`with_timeout`] unwind the greenlet from its next blocking call; a
-//!    loop that never blocks cannot be interrupted (call [`yield_now`] in
-//!    long computations). Do not swallow the unwind with `catch_unwind`:
-//!    let it pass.
+//!    loop that never blocks cannot be interrupted. Do not swallow the
+//!    unwind with `catch_unwind`: let it pass.
+//! 5. **Wait, don't spin.** [`yield_now`] lets the other greenlets queued
+//!    on the same worker run, but a worker polls for I/O and takes greenlets
+//!    started from other threads only once its own queue runs dry. Greenlets
+//!    that loop on `yield_now` waiting for each other keep it from ever
+//!    running dry; wait on an [`Event`], a [`Queue`] or a socket instead.
+//!    Long computations belong on a plain thread, not a greenlet.
 
 #![warn(missing_docs)]
 
@@ -101,6 +106,7 @@ mod error;
 mod event;
 mod greenlet;
 mod interrupt;
+mod launch;
 mod pool;
 mod queue;
 mod timeout;

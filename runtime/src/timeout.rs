@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::ensure_started;
-use crate::interrupt::{clear_pending_cancel, is_cancel, Interrupt};
+use crate::interrupt::{clear_pending_cancel, current, is_cancel};
 use crate::{timer, Timeout};
 
 static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);
@@ -53,13 +53,14 @@ where
 }
 
 fn in_coroutine<T, F: FnOnce() -> T>(limit: Duration, f: F) -> Result<T, Timeout> {
-    let interrupt = Interrupt::current();
+    let owner = current();
+    let interrupt = owner.interrupt();
     let id = NEXT_SCOPE.fetch_add(1, Ordering::Relaxed);
     interrupt.open_scope(id);
     let at = Instant::now().checked_add(limit);
     let timer = at.map(|at| {
-        let target = interrupt.clone();
-        timer::schedule(at, move || target.fire_timeout(id))
+        let target = owner.clone();
+        timer::schedule(at, move || target.interrupt().fire_timeout(id))
     });
 
     let outcome = catch_unwind(AssertUnwindSafe(f));

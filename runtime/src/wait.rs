@@ -2,32 +2,65 @@
 //! parked waiters kept inside the primitive's own (briefly held, never across
 //! a blocking point) lock.
 //!
-//! A waiter is a may `Blocker`: in a coroutine it parks only the coroutine,
-//! in a plain thread it parks the thread. Parking honours may's cancellation,
-//! which is how [`Greenlet::kill`](crate::Greenlet::kill) and
-//! [`with_timeout`](crate::with_timeout) interrupt a wait.
+//! A coroutine waits with its own may park token (no allocation per wait),
+//! a plain thread with std's. Parking a coroutine honours may's
+//! cancellation, which is how [`Greenlet::kill`](crate::Greenlet::kill) and
+//! [`with_timeout`](crate::with_timeout) interrupt a wait. Park tokens can
+//! wake spuriously (a token left over from an earlier notify), so every wait
+//! re-checks its condition in a loop.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use may::sync::Blocker;
 use parking_lot::{Mutex, MutexGuard};
+
+/// Who is waiting: a coroutine or a plain thread.
+enum Waiter {
+    Coroutine(may::coroutine::Coroutine),
+    Thread(std::thread::Thread),
+}
+
+impl Waiter {
+    fn current() -> Self {
+        if may::coroutine::is_coroutine() {
+            Waiter::Coroutine(may::coroutine::current())
+        } else {
+            Waiter::Thread(std::thread::current())
+        }
+    }
+
+    fn unpark(&self) {
+        match self {
+            Waiter::Coroutine(co) => co.unpark(),
+            Waiter::Thread(thread) => thread.unpark(),
+        }
+    }
+}
+
+/// Parks the caller until unparked, the timeout passes, or (in a coroutine)
+/// a cancellation unwinds it.
+fn park(timeout: Option<Duration>) {
+    match (may::coroutine::is_coroutine(), timeout) {
+        (true, None) => may::coroutine::park(),
+        (true, Some(t)) => may::coroutine::park_timeout(t),
+        (false, None) => std::thread::park(),
+        (false, Some(t)) => std::thread::park_timeout(t),
+    }
+}
 
 /// The parked waiters of one condition, in arrival order.
 #[derive(Default)]
 pub(crate) struct WaitList {
-    waiters: VecDeque<(u64, Arc<Blocker>)>,
+    waiters: VecDeque<(u64, Waiter)>,
     next_id: u64,
 }
 
 impl WaitList {
-    fn register(&mut self) -> (u64, Arc<Blocker>) {
+    fn register(&mut self) -> u64 {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1);
-        let blocker = Blocker::current();
-        self.waiters.push_back((id, blocker.clone()));
-        (id, blocker)
+        self.waiters.push_back((id, Waiter::current()));
+        id
     }
 
     /// Removes a waiter; false when it was already taken by a notify.
@@ -43,15 +76,15 @@ impl WaitList {
 
     /// Wakes the longest-waiting waiter, if any.
     pub(crate) fn notify_one(&mut self) {
-        if let Some((_, blocker)) = self.waiters.pop_front() {
-            blocker.unpark();
+        if let Some((_, waiter)) = self.waiters.pop_front() {
+            waiter.unpark();
         }
     }
 
     /// Wakes every waiter.
     pub(crate) fn notify_all(&mut self) {
-        for (_, blocker) in self.waiters.drain(..) {
-            blocker.unpark();
+        for (_, waiter) in self.waiters.drain(..) {
+            waiter.unpark();
         }
     }
 }
@@ -80,6 +113,9 @@ impl<S> Drop for Registration<'_, S> {
     }
 }
 
+/// How many times a coroutine yields before it parks.
+const SPIN_YIELDS: u32 = 2;
+
 /// Blocks until `ready` gives a value or the deadline passes (`None`).
 ///
 /// `ready` runs under the lock each time the caller is woken; a notifier
@@ -91,6 +127,11 @@ pub(crate) fn wait_until<S, R>(
     deadline: Option<Instant>,
     mut ready: impl FnMut(&mut S) -> Option<R>,
 ) -> Option<R> {
+    let mut spins = if may::coroutine::is_coroutine() {
+        SPIN_YIELDS
+    } else {
+        0
+    };
     let mut guard: MutexGuard<'_, S> = lock.lock();
     loop {
         if let Some(value) = ready(&mut guard) {
@@ -103,12 +144,22 @@ pub(crate) fn wait_until<S, R>(
                 _ => return None,
             },
         };
-        let (id, blocker) = list(&mut guard).register();
+        if spins > 0 {
+            // Let the greenlets queued on this worker run first: the one that
+            // will satisfy the condition is often among them, and a yield is
+            // much cheaper than a park and an unpark.
+            spins -= 1;
+            drop(guard);
+            may::coroutine::yield_now();
+            guard = lock.lock();
+            continue;
+        }
+        let id = list(&mut guard).register();
         drop(guard);
         let registration = Registration { lock, list, id };
         // A timeout shows up as the deadline check above; a kill unwinds out
         // of `park` and `registration` cleans up.
-        let _ = blocker.park(timeout);
+        park(timeout);
         std::mem::forget(registration);
         guard = lock.lock();
         list(&mut guard).remove(id);

@@ -223,3 +223,32 @@ fn many_greenlets_share_a_counter_through_a_green_mutex() {
     assert_eq!(*counter.lock().unwrap(), 2000);
     assert_eq!(finished.load(Ordering::SeqCst), 200);
 }
+
+#[test]
+fn finished_coroutines_are_reused_without_carrying_anything_over() {
+    // Kills that race with completion, timeouts that fire, panics: none of
+    // it may reach the greenlets that later run on the same coroutines.
+    for round in 0..200u32 {
+        let racing = green::spawn(move || round);
+        racing.kill();
+        let _ = racing.join();
+        let timed =
+            green::spawn(|| green::with_timeout(Duration::from_millis(1), || green::sleep(LONG)));
+        assert!(timed.join().unwrap().is_err());
+        let panicked = green::spawn(|| -> u8 { panic!("expected in this test") });
+        assert!(matches!(panicked.join(), Err(Error::Panicked(_))));
+    }
+    let later: Vec<_> = (0..300u64)
+        .map(|i| {
+            green::spawn(move || {
+                green::sleep(Duration::from_millis(20));
+                let q = Queue::unbounded();
+                q.put(i);
+                q.get()
+            })
+        })
+        .collect();
+    for (i, g) in later.into_iter().enumerate() {
+        assert_eq!(g.join(), Ok(i as u64));
+    }
+}
