@@ -1,0 +1,549 @@
+//! The connection loop: one greenlet per connection reads requests, calls
+//! the handler class and the app, and writes responses, until either side
+//! closes. Parsing and encoding are the codec's (`http/`); this file only
+//! moves bytes and decides.
+
+use std::borrow::Cow;
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::header::CONTENT_LENGTH;
+use http::{Method, StatusCode, Version};
+
+use green::net::TcpStream;
+
+use crate::codec::encode::{status_has_no_body, write_head, Framing};
+use crate::codec::head::{connection_tokens, parse_head, HeadError, RequestHead};
+use crate::io::{is_timeout, ConnIo};
+use crate::request::BodyError;
+use crate::response::Body;
+use crate::server::{ConnEntry, Shared};
+use crate::{Request, Response};
+
+/// The most of an unread request body drained to keep a connection open.
+const DRAIN_LIMIT: u64 = 1024 * 1024;
+/// Bodies up to this size are copied behind the head for a single write.
+const COALESCE_LIMIT: usize = 16 * 1024;
+/// How long a closing connection keeps reading (and discarding) what the
+/// client still sends, so that our last response is not lost to a reset.
+const LINGER: Duration = Duration::from_secs(2);
+
+/// Serves one accepted connection until it closes.
+pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
+    let io = match ConnIo::new(stream, shared.limits.read_timeout()) {
+        Ok(io) => io,
+        Err(e) => {
+            log::warn!("{peer}: cannot set up the connection: {e}");
+            return;
+        }
+    };
+    let registration = shared.registry.register(io.stream().as_raw_fd());
+    let mut conn = Connection {
+        io,
+        out: Vec::new(),
+        peer,
+        shared: &shared,
+        entry: registration.entry.clone(),
+    };
+    let linger = conn.run();
+    // Unregister before the socket closes (see `Registration`).
+    drop(registration);
+    if linger {
+        conn.linger_close();
+    }
+}
+
+struct Connection<'s> {
+    io: ConnIo,
+    out: Vec<u8>,
+    peer: SocketAddr,
+    shared: &'s Shared,
+    entry: Arc<ConnEntry>,
+}
+
+/// What waiting for the next request gave.
+enum Next {
+    Request(RequestHead),
+    /// The client closed, went quiet between requests, or the server stops.
+    Close,
+    /// The head was refused (or timed out); answer and close.
+    Refuse(HeadError),
+    Timeout,
+}
+
+/// What sending a response did.
+struct Sent {
+    status: StatusCode,
+    body_bytes: u64,
+    keep_alive: bool,
+}
+
+impl Connection<'_> {
+    /// Runs requests until the connection should close; true if the client
+    /// may still be sending (close with a linger).
+    fn run(&mut self) -> bool {
+        loop {
+            if self.io.buffered().is_empty() {
+                self.io.shrink_when_empty();
+                self.entry.set_idle(true);
+                if self.shared.stopping() {
+                    return false;
+                }
+            }
+            let head = match self.next_request() {
+                Next::Request(head) => head,
+                Next::Close => return false,
+                Next::Refuse(e) => {
+                    let line = self.first_line();
+                    let response = Response::error(e.status(), e.message());
+                    self.refuse(response, &line);
+                    return true;
+                }
+                Next::Timeout => {
+                    let line = self.first_line();
+                    let response = Response::error(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "Request Timeout: the request head did not arrive in time",
+                    );
+                    self.refuse(response, &line);
+                    return false;
+                }
+            };
+            match self.handle(head) {
+                Some(true) => continue,
+                Some(false) => return true,
+                None => return false,
+            }
+        }
+    }
+
+    /// Handles one request; `Some(keep_alive)`, or `None` when the
+    /// connection is gone (taken over, or broken).
+    fn handle(&mut self, head: RequestHead) -> Option<bool> {
+        let started = Instant::now();
+        let shared = self.shared;
+        let client_keep_alive = head.keep_alive;
+        let version = head.version;
+        let is_head = head.method == Method::HEAD;
+        let mut req = Request::new(head, self.peer, shared.scheme, &mut self.io, &shared.limits);
+
+        let response = match shared.handler.prepare(&mut req) {
+            Some(response) => response,
+            None => match catch_unwind(AssertUnwindSafe(|| shared.app.call(&mut req))) {
+                Ok(response) => response,
+                Err(payload) => {
+                    log::error!(
+                        "app panicked on \"{}\" from {}: {}",
+                        req.request_line(),
+                        self.peer,
+                        panic_message(&*payload)
+                    );
+                    Response::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                        .with_header("connection", "close")
+                }
+            },
+        };
+        if response.is_upgraded() {
+            return None;
+        }
+        let response = match req.body_error() {
+            None => response,
+            Some(error) => body_error_response(error, shared.limits.max_body),
+        };
+
+        let mut keep_alive = client_keep_alive
+            && req.body_error().is_none()
+            && !wants_close(&response)
+            && !shared.stopping();
+        let mut client_may_send = false;
+        if !req.body_finished() {
+            if req.continue_pending() {
+                // The client holds the body back until told to continue;
+                // we never did, so the connection cannot be reused.
+                keep_alive = false;
+            } else if !(keep_alive && req.drain_body(DRAIN_LIMIT)) {
+                keep_alive = false;
+                client_may_send = req.body_error().is_none();
+            }
+        }
+        let request_line = req.request_line();
+        drop(req);
+
+        let sent = self.send(response, version, is_head, keep_alive)?;
+        access_log(self.peer, &request_line, &sent, started);
+        if !sent.keep_alive && client_may_send {
+            return Some(false);
+        }
+        Some(sent.keep_alive)
+    }
+
+    /// Waits for and parses the next request head.
+    fn next_request(&mut self) -> Next {
+        let limits = &self.shared.limits;
+        let head_limits = limits.head();
+        let idle_deadline = Instant::now() + limits.keep_alive_timeout;
+        let mut head_deadline = None;
+        let mut scanned = 0;
+        let mut seen_line_end = false;
+        // Beyond this a head cannot be valid, whatever its shape.
+        let absolute_max = limits.max_request_line + limits.max_header_bytes + 4;
+        loop {
+            let buffered = self.io.buffered();
+            if !buffered.is_empty() {
+                if head_deadline.is_none() {
+                    head_deadline = Some(Instant::now() + limits.header_timeout);
+                    self.entry.set_idle(false);
+                }
+                // A head can only end, or outgrow a limit, where a line ends
+                // or at the size bounds: a head trickled byte by byte is not
+                // re-parsed for every byte.
+                let new_line = memchr::memchr(b'\n', &buffered[scanned..]).is_some();
+                seen_line_end |= new_line;
+                let long_line = !seen_line_end && buffered.len() > limits.max_request_line + 1;
+                if new_line || long_line || buffered.len() > absolute_max {
+                    match parse_head(buffered, &head_limits) {
+                        Ok(Some((head, used))) => {
+                            self.io.consume(used);
+                            return Next::Request(head);
+                        }
+                        Ok(None) => {}
+                        Err(e) => return Next::Refuse(e),
+                    }
+                }
+                scanned = buffered.len();
+            }
+            if head_deadline.is_some_and(|d| Instant::now() >= d) {
+                return Next::Timeout;
+            }
+            let deadline = head_deadline.unwrap_or(idle_deadline);
+            match self.io.fill(deadline) {
+                Ok(0) => return Next::Close,
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) && head_deadline.is_some() => return Next::Timeout,
+                Err(_) => return Next::Close,
+            }
+        }
+    }
+
+    /// Writes a response; `None` if the connection broke.
+    fn send(
+        &mut self,
+        response: Response,
+        version: Version,
+        is_head: bool,
+        keep_alive: bool,
+    ) -> Option<Sent> {
+        let (status, headers, body) = response.into_parts();
+        let announce = version == Version::HTTP_10;
+        let bodiless = status_has_no_body(status);
+        self.out.clear();
+        let mut sent = Sent {
+            status,
+            body_bytes: 0,
+            keep_alive,
+        };
+        match body {
+            Body::Empty | Body::Bytes(_) if bodiless => {
+                write_head(
+                    &mut self.out,
+                    status,
+                    &headers,
+                    Framing::None,
+                    keep_alive,
+                    announce,
+                );
+                self.write_out()?;
+            }
+            Body::Empty if is_head && headers.contains_key(CONTENT_LENGTH) => {
+                // A HEAD answer may announce the length of what GET would send.
+                let length = headers
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse().ok())
+                    .unwrap_or(0);
+                write_head(
+                    &mut self.out,
+                    status,
+                    &headers,
+                    Framing::Length(length),
+                    keep_alive,
+                    announce,
+                );
+                self.write_out()?;
+            }
+            Body::Empty => {
+                write_head(
+                    &mut self.out,
+                    status,
+                    &headers,
+                    Framing::Length(0),
+                    keep_alive,
+                    announce,
+                );
+                self.write_out()?;
+            }
+            Body::Bytes(bytes) => {
+                let framing = Framing::Length(bytes.len() as u64);
+                write_head(
+                    &mut self.out,
+                    status,
+                    &headers,
+                    framing,
+                    keep_alive,
+                    announce,
+                );
+                if !is_head {
+                    sent.body_bytes = bytes.len() as u64;
+                    self.write_with_body(&bytes)?;
+                } else {
+                    self.write_out()?;
+                }
+            }
+            Body::Stream(chunks) => {
+                let declared = headers
+                    .get(CONTENT_LENGTH)
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+                let framing = match (bodiless, declared, version) {
+                    (true, _, _) => Framing::None,
+                    (false, Some(n), _) => Framing::Length(n),
+                    (false, None, Version::HTTP_10) => Framing::UntilClose,
+                    (false, None, _) => Framing::Chunked,
+                };
+                if framing == Framing::UntilClose {
+                    sent.keep_alive = false;
+                }
+                write_head(
+                    &mut self.out,
+                    status,
+                    &headers,
+                    framing,
+                    sent.keep_alive,
+                    announce,
+                );
+                if is_head || bodiless {
+                    self.write_out()?;
+                } else {
+                    let (bytes, complete) = self.stream_body(chunks, framing)?;
+                    sent.body_bytes = bytes;
+                    if !complete {
+                        sent.keep_alive = false;
+                    }
+                }
+            }
+        }
+        Some(sent)
+    }
+
+    /// Sends a streamed body after the head in `self.out`; gives the bytes
+    /// sent and whether the body ended as its framing promised.
+    fn stream_body(
+        &mut self,
+        mut chunks: Box<dyn Iterator<Item = Vec<u8>> + Send>,
+        framing: Framing,
+    ) -> Option<(u64, bool)> {
+        let mut sent = 0u64;
+        loop {
+            let next = match catch_unwind(AssertUnwindSafe(|| chunks.next())) {
+                Ok(next) => next,
+                Err(payload) => {
+                    log::error!(
+                        "{}: a streamed response body panicked: {}",
+                        self.peer,
+                        panic_message(&*payload)
+                    );
+                    self.write_out()?;
+                    return Some((sent, false));
+                }
+            };
+            let Some(chunk) = next else { break };
+            match framing {
+                Framing::Chunked => crate::codec::chunked::write_chunk(&mut self.out, &chunk),
+                Framing::Length(n) => {
+                    let room = n.saturating_sub(sent) as usize;
+                    if chunk.len() > room {
+                        log::error!(
+                            "{}: streamed body longer than its Content-Length {n}; closing",
+                            self.peer
+                        );
+                        self.out.extend_from_slice(&chunk[..room]);
+                        sent += room as u64;
+                        self.write_out()?;
+                        return Some((sent, false));
+                    }
+                    self.out.extend_from_slice(&chunk);
+                }
+                _ => self.out.extend_from_slice(&chunk),
+            }
+            sent += chunk.len() as u64;
+            self.write_out()?;
+        }
+        let complete = match framing {
+            Framing::Chunked => {
+                crate::codec::chunked::write_last_chunk(&mut self.out);
+                true
+            }
+            Framing::Length(n) if n != sent => {
+                log::error!(
+                    "{}: streamed body of {sent} bytes for a Content-Length of {n}; closing",
+                    self.peer
+                );
+                false
+            }
+            _ => true,
+        };
+        self.write_out()?;
+        Some((sent, complete))
+    }
+
+    /// Writes the head in `self.out` and `body` behind it.
+    fn write_with_body(&mut self, body: &[u8]) -> Option<()> {
+        if body.len() <= COALESCE_LIMIT {
+            self.out.extend_from_slice(body);
+            self.write_out()
+        } else {
+            self.write_out()?;
+            self.io.write_all(body).ok()
+        }
+    }
+
+    /// Writes and clears `self.out`.
+    fn write_out(&mut self) -> Option<()> {
+        if self.out.is_empty() {
+            return Some(());
+        }
+        let result = self.io.write_all(&self.out);
+        self.out.clear();
+        match result {
+            Ok(()) => Some(()),
+            Err(e) => {
+                log::debug!("{}: write failed: {e}", self.peer);
+                None
+            }
+        }
+    }
+
+    /// Answers a refused request and logs it.
+    fn refuse(&mut self, response: Response, line: &str) {
+        let started = Instant::now();
+        let response = response.with_header("connection", "close");
+        if let Some(sent) = self.send(response, Version::HTTP_11, false, false) {
+            access_log(self.peer, line, &sent, started);
+        }
+    }
+
+    /// The first line of what is buffered, for logging a refused request.
+    fn first_line(&self) -> String {
+        let buffered = self.io.buffered();
+        let end = memchr::memchr(b'\n', buffered)
+            .unwrap_or(buffered.len())
+            .min(200);
+        String::from_utf8_lossy(&buffered[..end])
+            .trim_end()
+            .to_string()
+    }
+
+    /// Closes after a response the client may not have finished sending
+    /// its request for: stop writing, then read and discard for a moment.
+    fn linger_close(&mut self) {
+        let _ = self.io.stream().shutdown(Shutdown::Write);
+        let deadline = Instant::now() + LINGER;
+        let mut scratch = [0u8; 4096];
+        let mut discarded = 0usize;
+        while discarded < 16 * 1024 * 1024 {
+            match self.io.read_into(&mut scratch, deadline) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => discarded += n,
+            }
+        }
+    }
+}
+
+/// True if the app asked to close the connection after its response.
+fn wants_close(response: &Response) -> bool {
+    connection_tokens(response.headers()).any(|t| t.eq_ignore_ascii_case("close"))
+}
+
+/// The answer to a body the server refused while the app read it.
+fn body_error_response(error: BodyError, limit: u64) -> Response {
+    let (status, message): (StatusCode, Cow<'static, str>) = match error {
+        BodyError::TooLarge => (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("Payload Too Large: the body exceeds {limit} bytes").into(),
+        ),
+        BodyError::Timeout => (
+            StatusCode::REQUEST_TIMEOUT,
+            "Request Timeout: the body did not arrive in time".into(),
+        ),
+        BodyError::Malformed | BodyError::Closed => (
+            StatusCode::BAD_REQUEST,
+            "Bad Request: malformed request body".into(),
+        ),
+    };
+    Response::error(status, message)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic with a non-string payload")
+}
+
+/// Logs one request in pywsgi's format:
+/// `IP - - [date] "REQUEST LINE" status bytes duration`.
+fn access_log(peer: SocketAddr, request_line: &str, sent: &Sent, started: Instant) {
+    if log::log_enabled!(target: "greenws::access", log::Level::Info) {
+        log::info!(
+            target: "greenws::access",
+            "{} - - [{}] \"{}\" {} {} {:.6}",
+            peer.ip(),
+            log_time(SystemTime::now()),
+            request_line,
+            sent.status.as_u16(),
+            sent.body_bytes,
+            started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC), as pywsgi's access log shows time.
+fn log_time(now: SystemTime) -> String {
+    let secs = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_time_formats_utc() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723);
+        assert_eq!(log_time(t), "2000-02-29 01:02:03");
+        assert_eq!(log_time(SystemTime::UNIX_EPOCH), "1970-01-01 00:00:00");
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_798_761_599);
+        assert_eq!(log_time(t), "2026-12-31 23:59:59");
+    }
+}

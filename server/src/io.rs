@@ -1,0 +1,120 @@
+//! A connection's socket with its read buffer and deadlines.
+
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+use green::net::TcpStream;
+
+/// Buffer size for reading request heads and bodies.
+const READ_CHUNK: usize = 4096;
+/// An idle connection's buffer is shrunk back when it grew past this.
+const KEEP_CAPACITY: usize = 16 * 1024;
+
+/// A connection's socket and the bytes read from it but not used yet.
+pub(crate) struct ConnIo {
+    stream: TcpStream,
+    /// `buf[start..end]` holds the unread bytes; `buf` is fully initialised.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl ConnIo {
+    /// Wraps an accepted socket; every single read and write gives up after
+    /// `io_timeout` (callers loop up to their own deadlines).
+    pub(crate) fn new(stream: TcpStream, io_timeout: Duration) -> io::Result<Self> {
+        stream.set_read_timeout(Some(io_timeout))?;
+        stream.set_write_timeout(Some(io_timeout))?;
+        Ok(ConnIo {
+            stream,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+        })
+    }
+
+    /// The bytes read but not consumed yet.
+    pub(crate) fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Marks `n` buffered bytes as used.
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start += n;
+        debug_assert!(self.start <= self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Releases a large buffer while the connection waits between requests.
+    pub(crate) fn shrink_when_empty(&mut self) {
+        if self.start == self.end && self.buf.len() > KEEP_CAPACITY {
+            self.buf = Vec::new();
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    /// Reads more bytes into the buffer, waiting until `deadline` at most.
+    /// `Ok(0)` means the peer closed its side.
+    pub(crate) fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
+        if self.end == self.buf.len() {
+            if self.start > 0 {
+                self.buf.copy_within(self.start..self.end, 0);
+                self.end -= self.start;
+                self.start = 0;
+            }
+            if self.end == self.buf.len() {
+                let grown = (self.buf.len() * 2).max(READ_CHUNK);
+                self.buf.resize(grown, 0);
+            }
+        }
+        let (stream, spare) = (&mut self.stream, &mut self.buf[self.end..]);
+        let n = read_until(stream, spare, deadline)?;
+        self.end += n;
+        Ok(n)
+    }
+
+    /// Reads into `out`: buffered bytes first, else straight from the socket.
+    pub(crate) fn read_into(&mut self, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
+        let buffered = self.buffered();
+        if !buffered.is_empty() {
+            let n = buffered.len().min(out.len());
+            out[..n].copy_from_slice(&buffered[..n]);
+            self.consume(n);
+            return Ok(n);
+        }
+        read_until(&mut self.stream, out, deadline)
+    }
+
+    /// Writes all of `data`.
+    pub(crate) fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.stream.write_all(data)
+    }
+
+    /// The socket.
+    pub(crate) fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+}
+
+/// One read that retries the socket's per-read timeout until `deadline`.
+fn read_until(stream: &mut TcpStream, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
+    loop {
+        match stream.read(out) {
+            Err(e) if is_timeout(&e) && Instant::now() < deadline => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            result => return result,
+        }
+    }
+}
+
+/// True for the error a socket timeout produces.
+pub(crate) fn is_timeout(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock
+    )
+}

@@ -1,0 +1,73 @@
+//! # greenws: a pywsgi-style HTTP/1.1 server on green threads
+//!
+//! Every connection is a greenlet (a stackful may coroutine, see the
+//! [`green`] crate), so an app is a plain blocking function:
+//!
+//! ```
+//! use greenws::{Request, Response, WsgiServer, http::StatusCode};
+//! use std::io::{Read, Write};
+//!
+//! fn app(req: &mut Request) -> Response {
+//!     match (req.method().as_str(), req.path()) {
+//!         ("GET", "/") => Response::text("Hello, World!"),
+//!         ("POST", "/echo") => match req.read_body() {
+//!             Ok(body) => Response::bytes("application/octet-stream", body),
+//!             Err(e) => Response::text(e.to_string()).with_status(StatusCode::BAD_REQUEST),
+//!         },
+//!         _ => Response::new(StatusCode::NOT_FOUND),
+//!     }
+//! }
+//!
+//! let server = WsgiServer::bind("127.0.0.1:0")?.start(app)?;
+//! let mut client = std::net::TcpStream::connect(server.local_addr())?;
+//! client.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+//! let mut reply = String::new();
+//! client.read_to_string(&mut reply)?;
+//! assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"));
+//! assert!(reply.ends_with("Hello, World!"));
+//! server.stop(std::time::Duration::from_secs(1));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! ## From pywsgi
+//!
+//! | gevent | greenws |
+//! |---|---|
+//! | `pywsgi.WSGIServer(addr, app)` | [`WsgiServer::bind`]`(addr)?` … [`serve_forever`](WsgiServer::serve_forever)`(app)` |
+//! | `handler_class=...` | [`WsgiServer::handler_class`] with a [`Handler`] |
+//! | `spawn=Pool(n)` | [`WsgiServer::spawn`]`(n)` |
+//! | `server.start()`, `server.stop(timeout)` | [`WsgiServer::start`] → [`ServerHandle::stop`] |
+//! | `environ['PATH_INFO']`, `QUERY_STRING`, `REQUEST_METHOD` | [`Request::path`], [`Request::query`], [`Request::method`] |
+//! | `environ['wsgi.input']` | [`Request::body`] (a `Read`) |
+//! | `start_response(status, headers); return [body]` | return a [`Response`] |
+//!
+//! ## What the server takes care of
+//!
+//! Keep-alive (HTTP/1.1 by default, HTTP/1.0 on request), pipelining,
+//! chunked request bodies, `Expect: 100-continue`, streamed responses,
+//! `HEAD`, the size limits and timeouts of [`Limits`], refusing ambiguous
+//! framing (request smuggling), a 500 for an app that panics, graceful stop,
+//! and an access log through the `log` crate (target `greenws::access`) in
+//! pywsgi's format.
+
+#![warn(missing_docs)]
+
+#[path = "http/mod.rs"]
+pub mod codec;
+mod conn;
+mod error;
+mod handler;
+mod io;
+mod limits;
+mod request;
+mod response;
+mod server;
+mod sys;
+
+pub use ::http;
+pub use error::{Error, Result};
+pub use handler::{App, Handler, HttpHandler};
+pub use limits::Limits;
+pub use request::{BodyReader, Request};
+pub use response::{Body, Response};
+pub use server::{ServerHandle, Stopper, WsgiServer};

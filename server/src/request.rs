@@ -1,0 +1,312 @@
+//! What an app receives: the request head, the peer, and a lazy body reader.
+
+use std::io::{self, Read};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use http::{HeaderMap, Method, Version};
+
+use crate::codec::chunked::{ChunkError, ChunkedDecoder};
+use crate::codec::head::{BodyFraming, RequestHead};
+use crate::io::{is_timeout, ConnIo};
+use crate::Error;
+
+/// An HTTP request as the app sees it: pywsgi's `environ`, typed.
+///
+/// The body is not read until the app asks for it ([`body`](Self::body) or
+/// [`read_body`](Self::read_body)); a client that sent
+/// `Expect: 100-continue` gets its `100 Continue` at that first read.
+pub struct Request<'c> {
+    head: RequestHead,
+    peer_addr: SocketAddr,
+    scheme: &'static str,
+    body: BodyState,
+    io: &'c mut ConnIo,
+}
+
+/// Progress through the request body.
+pub(crate) struct BodyState {
+    framing: Framing,
+    max_body: u64,
+    timeout: Duration,
+    /// A `100 Continue` is owed before the first read from the socket.
+    continue_pending: bool,
+    /// The first error met, reported to the app and then acted on by the
+    /// connection (413, 400 or 408, then close).
+    pub(crate) error: Option<BodyError>,
+}
+
+enum Framing {
+    Done,
+    Length(u64),
+    Chunked(Box<ChunkedDecoder>),
+}
+
+/// A body failure, kept so the connection can answer it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    TooLarge,
+    Malformed,
+    Timeout,
+    Closed,
+}
+
+impl<'c> Request<'c> {
+    pub(crate) fn new(
+        head: RequestHead,
+        peer_addr: SocketAddr,
+        scheme: &'static str,
+        io: &'c mut ConnIo,
+        limits: &crate::Limits,
+    ) -> Self {
+        let framing = match head.framing {
+            BodyFraming::Empty => Framing::Done,
+            BodyFraming::Length(n) => Framing::Length(n),
+            BodyFraming::Chunked => Framing::Chunked(Box::new(ChunkedDecoder::new(
+                limits.max_body,
+                limits.max_header_bytes,
+            ))),
+        };
+        let continue_pending = head.expect_continue && !matches!(framing, Framing::Done);
+        Request {
+            body: BodyState {
+                framing,
+                max_body: limits.max_body,
+                timeout: limits.body_timeout,
+                continue_pending,
+                error: None,
+            },
+            head,
+            peer_addr,
+            scheme,
+            io,
+        }
+    }
+
+    /// The method.
+    pub fn method(&self) -> &Method {
+        &self.head.method
+    }
+
+    /// The path, percent-decoded (pywsgi's `PATH_INFO`).
+    pub fn path(&self) -> &str {
+        &self.head.path
+    }
+
+    /// The request-target exactly as sent, query included.
+    pub fn target(&self) -> &str {
+        &self.head.target
+    }
+
+    /// The query string as sent, without the `?` (`QUERY_STRING`).
+    pub fn query(&self) -> Option<&str> {
+        self.head.query.as_deref()
+    }
+
+    /// HTTP/1.0 or HTTP/1.1.
+    pub fn version(&self) -> Version {
+        self.head.version
+    }
+
+    /// The header fields; repeated fields are all kept.
+    pub fn headers(&self) -> &HeaderMap {
+        &self.head.headers
+    }
+
+    /// The first value of a header, if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.head.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The client's address (`REMOTE_ADDR`).
+    pub fn peer_addr(&self) -> SocketAddr {
+        self.peer_addr
+    }
+
+    /// `"http"` or `"https"` (`wsgi.url_scheme`).
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
+    /// The declared body length, if the body has one.
+    pub fn content_length(&self) -> Option<u64> {
+        match self.head.framing {
+            BodyFraming::Length(n) => Some(n),
+            BodyFraming::Empty => Some(0),
+            BodyFraming::Chunked => None,
+        }
+    }
+
+    /// The request line as sent, for messages: `GET /path HTTP/1.1`.
+    pub fn request_line(&self) -> String {
+        self.head.request_line()
+    }
+
+    /// A reader of the request body (`wsgi.input`). It yields the decoded
+    /// body (chunked framing removed) and then end-of-file; errors carry a
+    /// [`greenws::Error`](crate::Error) (`BodyTooLarge`, `MalformedBody`,
+    /// `Timeout`) that `Error::from(io_error)` recovers.
+    pub fn body(&mut self) -> BodyReader<'_, 'c> {
+        BodyReader { request: self }
+    }
+
+    /// Reads the whole body into memory (bounded by the server's body limit).
+    pub fn read_body(&mut self) -> Result<Vec<u8>, Error> {
+        let mut body = Vec::new();
+        self.body().read_to_end(&mut body)?;
+        Ok(body)
+    }
+
+    /// True when the whole body was read (or there was none).
+    pub(crate) fn body_finished(&self) -> bool {
+        matches!(self.body.framing, Framing::Done)
+    }
+
+    /// True while a `100 Continue` was owed and never sent: the client may
+    /// still be holding the body back.
+    pub(crate) fn continue_pending(&self) -> bool {
+        self.body.continue_pending
+    }
+
+    pub(crate) fn body_error(&self) -> Option<BodyError> {
+        self.body.error
+    }
+
+    /// Reads and discards what is left of the body, up to `limit` bytes;
+    /// true if the body ended within that.
+    pub(crate) fn drain_body(&mut self, limit: u64) -> bool {
+        let mut scratch = [0u8; 4096];
+        let mut drained = 0u64;
+        loop {
+            if self.body_finished() {
+                return true;
+            }
+            if drained > limit || self.body.error.is_some() {
+                return false;
+            }
+            match self.read_body_chunk(&mut scratch) {
+                Ok(0) => return self.body_finished(),
+                Ok(n) => drained += n as u64,
+                Err(_) => return false,
+            }
+        }
+    }
+
+    fn read_body_chunk(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        if let Some(error) = self.body.error {
+            return Err(error.into_error(self.body.max_body));
+        }
+        let result = self.read_body_inner(out);
+        if let Err(e) = &result {
+            self.body.error = Some(match e {
+                Error::BodyTooLarge { .. } => BodyError::TooLarge,
+                Error::Timeout => BodyError::Timeout,
+                Error::MalformedBody(_) => BodyError::Malformed,
+                _ => BodyError::Closed,
+            });
+        }
+        result
+    }
+
+    fn read_body_inner(&mut self, out: &mut [u8]) -> Result<usize, Error> {
+        if out.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            let deadline = Instant::now() + self.body.timeout;
+            match &mut self.body.framing {
+                Framing::Done => return Ok(0),
+                Framing::Length(left) => {
+                    if self.io.buffered().is_empty() {
+                        send_continue(self.io, &mut self.body.continue_pending)?;
+                    }
+                    let want = (*left).min(out.len() as u64) as usize;
+                    let n = self
+                        .io
+                        .read_into(&mut out[..want], deadline)
+                        .map_err(map_read_error)?;
+                    if n == 0 {
+                        return Err(Error::MalformedBody(format!(
+                            "the client closed with {left} body bytes still to come"
+                        )));
+                    }
+                    *left -= n as u64;
+                    if *left == 0 {
+                        self.body.framing = Framing::Done;
+                    }
+                    return Ok(n);
+                }
+                Framing::Chunked(decoder) => {
+                    let step =
+                        decoder
+                            .decode(self.io.buffered(), out.len())
+                            .map_err(|e| match e {
+                                ChunkError::TooLarge => Error::BodyTooLarge {
+                                    limit: self.body.max_body,
+                                },
+                                ChunkError::Malformed(why) => Error::MalformedBody(why.into()),
+                            })?;
+                    let n = step.data.len();
+                    out[..n].copy_from_slice(&self.io.buffered()[step.data.clone()]);
+                    self.io.consume(step.consumed);
+                    if decoder.is_done() {
+                        self.body.framing = Framing::Done;
+                    }
+                    if n > 0 {
+                        return Ok(n);
+                    }
+                    if matches!(self.body.framing, Framing::Done) {
+                        return Ok(0);
+                    }
+                    if step.consumed == 0 {
+                        send_continue(self.io, &mut self.body.continue_pending)?;
+                        if self.io.fill(deadline).map_err(map_read_error)? == 0 {
+                            return Err(Error::MalformedBody(
+                                "the client closed in the middle of a chunked body".into(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl BodyError {
+    fn into_error(self, limit: u64) -> Error {
+        match self {
+            BodyError::TooLarge => Error::BodyTooLarge { limit },
+            BodyError::Malformed => Error::MalformedBody("the body was already refused".into()),
+            BodyError::Timeout => Error::Timeout,
+            BodyError::Closed => Error::MalformedBody("the body could not be read".into()),
+        }
+    }
+}
+
+/// Sends the owed `100 Continue`, once.
+fn send_continue(io: &mut ConnIo, pending: &mut bool) -> Result<(), Error> {
+    if *pending {
+        *pending = false;
+        io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+    }
+    Ok(())
+}
+
+fn map_read_error(e: io::Error) -> Error {
+    if is_timeout(&e) {
+        Error::Timeout
+    } else {
+        Error::Io(e)
+    }
+}
+
+/// Reads a request body; see [`Request::body`].
+pub struct BodyReader<'r, 'c> {
+    request: &'r mut Request<'c>,
+}
+
+impl Read for BodyReader<'_, '_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.request.read_body_chunk(out).map_err(Error::into_io)
+    }
+}

@@ -1,0 +1,419 @@
+//! `WsgiServer`: binds, accepts, runs one greenlet per connection, stops
+//! gracefully.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use green::net::TcpListener;
+use green::{Greenlet, Pool};
+use parking_lot::Mutex;
+
+use crate::handler::{App, Handler, HttpHandler};
+use crate::{conn, sys, Error, Limits, Result};
+
+/// Listen backlog: connections the kernel queues before `accept`.
+const BACKLOG: i32 = 1024;
+
+/// A pywsgi-style HTTP server: bind it, choose a handler class and a
+/// connection bound, then serve an app.
+///
+/// ```no_run
+/// use greenws::{Request, Response, WsgiServer};
+///
+/// fn app(req: &mut Request) -> Response {
+///     match req.path() {
+///         "/test" => Response::text("Yes this is a test!"),
+///         _ => Response::html("<h1>Hello</h1>"),
+///     }
+/// }
+///
+/// fn main() -> greenws::Result<()> {
+///     WsgiServer::bind("127.0.0.1:8000")?.spawn(10_000).serve_forever(app)
+/// }
+/// ```
+pub struct WsgiServer {
+    listener: StdListener,
+    local_addr: SocketAddr,
+    handler: Arc<dyn Handler>,
+    max_connections: Option<usize>,
+    limits: Limits,
+}
+
+impl WsgiServer {
+    /// Binds a listening socket. Port 0 picks a free port (see
+    /// [`local_addr`](Self::local_addr)). An address already in use is an
+    /// error: the socket is bound without `SO_REUSEPORT`.
+    pub fn bind(addr: impl ToSocketAddrs) -> Result<Self> {
+        let mut last_error = None;
+        let addrs = addr.to_socket_addrs().map_err(|source| Error::Bind {
+            addr: "(unresolved)".into(),
+            source,
+        })?;
+        for addr in addrs {
+            match bind_listener(addr) {
+                Ok(listener) => {
+                    let local_addr = listener.local_addr()?;
+                    return Ok(WsgiServer {
+                        listener,
+                        local_addr,
+                        handler: Arc::new(HttpHandler),
+                        max_connections: None,
+                        limits: Limits::default(),
+                    });
+                }
+                Err(source) => {
+                    last_error = Some(Error::Bind {
+                        addr: addr.to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| Error::Bind {
+            addr: "(none)".into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind"),
+        }))
+    }
+
+    /// The bound address, with the real port when port 0 was asked for.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Sets the handler class (default [`HttpHandler`]).
+    pub fn handler_class(mut self, handler: impl Handler) -> Self {
+        self.handler = Arc::new(handler);
+        self
+    }
+
+    /// Serves at most `max` connections at once; accepting pauses while
+    /// that many are open (pywsgi's `spawn=Pool(max)`). Default: no bound
+    /// but the process's limits.
+    pub fn spawn(mut self, max: usize) -> Self {
+        self.max_connections = Some(max.max(1));
+        self
+    }
+
+    /// Sets the limits and timeouts (see [`Limits`] for the defaults).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Serves `app` until the process ends (or the server is stopped
+    /// through a [`ServerHandle`], see [`start`](Self::start)).
+    pub fn serve_forever(self, app: impl App) -> Result<()> {
+        self.start(app)?.wait();
+        Ok(())
+    }
+
+    /// Starts serving `app` in the background and returns a handle to stop
+    /// the server.
+    pub fn start(self, app: impl App) -> Result<ServerHandle> {
+        sys::log_capacity();
+        green::Config::current(); // settings are fixed from here on
+        let listener = green::net::listener_from_std(self.listener)?;
+        let shared = Arc::new(Shared {
+            app: Box::new(app),
+            handler: self.handler,
+            limits: self.limits,
+            scheme: "http",
+            stopping: AtomicBool::new(false),
+            registry: Registry::default(),
+            pool: Pool::new(self.max_connections.unwrap_or(usize::MAX >> 1)),
+            stopped: green::Event::new(),
+        });
+        let acceptor = {
+            let shared = shared.clone();
+            green::Builder::new()
+                .name("greenws-acceptor")
+                .spawn(move || accept_loop(listener, shared))?
+        };
+        log::info!("serving on http://{}", self.local_addr);
+        Ok(ServerHandle {
+            local_addr: self.local_addr,
+            shared,
+            acceptor: Some(acceptor),
+        })
+    }
+}
+
+fn bind_listener(addr: SocketAddr) -> std::io::Result<StdListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // SO_REUSEADDR lets a restarted server bind while old connections sit in
+    // TIME_WAIT; without SO_REUSEPORT a live listener still makes bind fail.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// What every connection of one server shares.
+pub(crate) struct Shared {
+    pub(crate) app: Box<dyn App>,
+    pub(crate) handler: Arc<dyn Handler>,
+    pub(crate) limits: Limits,
+    pub(crate) scheme: &'static str,
+    stopping: AtomicBool,
+    pub(crate) registry: Registry,
+    pool: Pool,
+    stopped: green::Event,
+}
+
+impl Shared {
+    /// True once a stop began: connections finish their request and close.
+    pub(crate) fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+}
+
+/// The open connections, so that a stop can wake those that wait idle.
+#[derive(Default)]
+pub(crate) struct Registry {
+    conns: Mutex<HashMap<u64, Arc<ConnEntry>>>,
+    next_id: AtomicU64,
+}
+
+/// One open connection as the registry sees it.
+pub(crate) struct ConnEntry {
+    fd: RawFd,
+    idle: AtomicBool,
+}
+
+impl ConnEntry {
+    /// Marks the connection as waiting for a request (true) or busy with
+    /// one (false).
+    pub(crate) fn set_idle(&self, idle: bool) {
+        self.idle.store(idle, Ordering::SeqCst);
+    }
+}
+
+/// Keeps a connection registered; dropping it unregisters. Must be dropped
+/// before the socket closes, so a stop never touches a reused descriptor.
+pub(crate) struct Registration<'a> {
+    registry: &'a Registry,
+    id: u64,
+    pub(crate) entry: Arc<ConnEntry>,
+}
+
+impl Registry {
+    pub(crate) fn register(&self, fd: RawFd) -> Registration<'_> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let entry = Arc::new(ConnEntry {
+            fd,
+            idle: AtomicBool::new(true),
+        });
+        self.conns.lock().insert(id, entry.clone());
+        Registration {
+            registry: self,
+            id,
+            entry,
+        }
+    }
+
+    /// Shuts the read side of every idle connection, which ends its wait.
+    fn wake_idle(&self) {
+        for entry in self.conns.lock().values() {
+            if entry.idle.load(Ordering::SeqCst) {
+                // Safety: registered descriptors stay open until unregistered,
+                // and unregistering takes this lock.
+                unsafe { libc::shutdown(entry.fd, libc::SHUT_RD) };
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.conns.lock().len()
+    }
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        self.registry.conns.lock().remove(&self.id);
+    }
+}
+
+/// A running server: its address, and the way to stop it.
+pub struct ServerHandle {
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    acceptor: Option<Greenlet<()>>,
+}
+
+impl ServerHandle {
+    /// The address the server listens on, with the real port.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The number of open connections.
+    pub fn connections(&self) -> usize {
+        self.shared.registry.len()
+    }
+
+    /// Stops gracefully: stops accepting (the port is released), lets
+    /// requests in flight finish and closes idle connections, then, after
+    /// `timeout`, kills what is still running. True if everything finished
+    /// within the timeout.
+    pub fn stop(mut self, timeout: Duration) -> bool {
+        self.stop_inner(timeout)
+    }
+
+    /// Blocks until the server is stopped (from another greenlet or thread
+    /// holding a [`Stopper`]).
+    pub fn wait(&self) {
+        self.shared.stopped.wait();
+    }
+
+    /// A cloneable handle that can stop the server from anywhere (a signal
+    /// handler, another greenlet) while this one waits.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            shared: self.shared.clone(),
+        }
+    }
+
+    fn stop_inner(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        self.shared.stopping.store(true, Ordering::SeqCst);
+        if let Some(acceptor) = self.acceptor.take() {
+            acceptor.kill();
+            let _ = acceptor.join();
+        }
+        self.shared.registry.wake_idle();
+        let left = deadline.saturating_duration_since(Instant::now());
+        let graceful = self.shared.pool.join(Some(left));
+        if !graceful {
+            log::warn!(
+                "stop: {} connection(s) still busy after {timeout:?}; killing them",
+                self.shared.registry.len()
+            );
+            self.shared.pool.kill();
+            self.shared.pool.join(Some(Duration::from_secs(5)));
+        }
+        self.shared.stopped.set();
+        log::info!("stopped serving on http://{}", self.local_addr);
+        graceful
+    }
+}
+
+impl Drop for ServerHandle {
+    fn drop(&mut self) {
+        if self.acceptor.is_some() {
+            self.stop_inner(Duration::from_secs(5));
+        }
+    }
+}
+
+/// Stops a server from anywhere; see [`ServerHandle::stopper`].
+#[derive(Clone)]
+pub struct Stopper {
+    shared: Arc<Shared>,
+}
+
+impl Stopper {
+    /// Starts a graceful stop without waiting for it: the server stops
+    /// accepting and the handle's [`wait`](ServerHandle::wait) returns once
+    /// connections are done (or after `timeout`, when they are killed).
+    pub fn stop(&self, timeout: Duration) {
+        let shared = self.shared.clone();
+        green::spawn(move || {
+            shared.stopping.store(true, Ordering::SeqCst);
+            shared.registry.wake_idle();
+            if !shared.pool.join(Some(timeout)) {
+                shared.pool.kill();
+                shared.pool.join(Some(Duration::from_secs(5)));
+            }
+            shared.stopped.set();
+        });
+    }
+}
+
+fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    let mut reserve = reserve_descriptor();
+    let mut fd_errors = RateLimitedLog::default();
+    loop {
+        // Accepting pauses while the pool is full.
+        let Some(slot) = shared.pool.wait_slot(None) else {
+            continue;
+        };
+        if shared.stopping() {
+            return;
+        }
+        let (stream, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e) if is_out_of_descriptors(&e) => {
+                // Close one queued connection rather than leave it hanging:
+                // free the reserve descriptor, accept, close, re-reserve.
+                drop(reserve.take());
+                let victim = listener.accept().ok();
+                fd_errors.log(|n| {
+                    format!(
+                        "accept: out of file descriptors ({e}); closed {n} new connection(s) from {}",
+                        victim.as_ref().map_or("-".into(), |(_, peer)| peer.to_string())
+                    )
+                });
+                drop(victim);
+                reserve = reserve_descriptor();
+                if reserve.is_none() {
+                    green::sleep(Duration::from_millis(10));
+                }
+                continue;
+            }
+            Err(e) => {
+                fd_errors.log(|n| format!("accept failed ({n} time(s)): {e}"));
+                green::sleep(Duration::from_millis(1));
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn_shared = shared.clone();
+        let spawned = shared.pool.spawn_in(slot, green::Builder::new(), move || {
+            conn::serve(stream, peer, conn_shared)
+        });
+        if let Err(e) = spawned {
+            // The stream was moved into the closure and dropped with it:
+            // the connection is closed.
+            log::error!("closed a connection from {peer}: cannot create its coroutine: {e}");
+        }
+    }
+}
+
+fn is_out_of_descriptors(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE) | Some(libc::ENFILE))
+}
+
+/// A spare descriptor, given up when the process runs out so that one
+/// pending connection can still be accepted and closed cleanly.
+fn reserve_descriptor() -> Option<OwnedFd> {
+    // Safety: open has no memory effects beyond returning a descriptor.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC) };
+    // Safety: a fresh descriptor owned from here on.
+    (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Logs a repeated error at most once a second, with a count.
+#[derive(Default)]
+struct RateLimitedLog {
+    last: Option<Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedLog {
+    fn log(&mut self, message: impl FnOnce(u64) -> String) {
+        self.suppressed += 1;
+        if self
+            .last
+            .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            log::error!("{}", message(self.suppressed));
+            self.last = Some(Instant::now());
+            self.suppressed = 0;
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Runs an example binary of this crate (built by `cargo test` before the
+//! tests) on a free port.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+/// A running example; killed when dropped.
+pub struct Example {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Example {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The path of `target/<profile>/examples/<name>`.
+pub fn example_path(name: &str) -> PathBuf {
+    let mut dir = std::env::current_exe().expect("test binary path");
+    dir.pop(); // the test binary
+    if dir.ends_with("deps") {
+        dir.pop();
+    }
+    dir.join("examples").join(name)
+}
+
+/// Starts example `name` with `--port 0` and the extra arguments, and reads
+/// the address from its first line, `Serving on http://HOST:PORT`.
+pub fn start_example(name: &str, args: &[&str]) -> Example {
+    let path = example_path(name);
+    let mut child = Command::new(&path)
+        .args(["--host", "127.0.0.1", "--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .expect("the example prints its address");
+    let addr = first
+        .trim()
+        .strip_prefix("Serving on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .parse()
+        .expect("an address");
+    Example { child, addr }
+}
