@@ -80,6 +80,20 @@ pub(crate) fn enter(slot: &Slot, owner: Arc<dyn Owner>) -> bool {
     !killed
 }
 
+/// Re-issues an interruption that a wait on I/O readiness swallowed: may's
+/// `wait_io` only wakes a cancelled coroutine (and clears the request), so
+/// after it returns, a kill or a fired timeout must be requested again to
+/// land at the next blocking point.
+pub(crate) fn rearm_after_io_wait() {
+    let owner = CURRENT.with(|slot| slot.borrow().clone());
+    if let Some(owner) = owner {
+        let state = owner.interrupt().state.lock();
+        if state.reason.is_some() && !state.finished {
+            cancel(&state);
+        }
+    }
+}
+
 impl Interrupt {
     /// Records the may handle as soon as the spawner has it, so that a kill
     /// can reach a greenlet that has not run yet.

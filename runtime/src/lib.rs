@@ -107,6 +107,7 @@ mod event;
 mod greenlet;
 mod interrupt;
 mod launch;
+pub mod net;
 mod pool;
 mod queue;
 mod timeout;
@@ -122,46 +123,6 @@ pub use greenlet::{
 pub use pool::{Group, Pool, PoolSlot, Semaphore, SemaphorePermit};
 pub use queue::Queue;
 pub use timeout::with_timeout;
-
-/// Coroutine-aware sockets (may's): blocking calls on them suspend only the
-/// calling greenlet, and [`with_timeout`] and [`Greenlet::kill`] interrupt
-/// them.
-///
-/// ```
-/// use std::io::{Read, Write};
-/// let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
-/// let addr = listener.local_addr().unwrap();
-/// let server = green::spawn(move || {
-///     let (mut conn, _) = listener.accept().unwrap();
-///     let mut buf = [0u8; 5];
-///     conn.read_exact(&mut buf).unwrap();
-///     conn.write_all(&buf).unwrap();
-/// });
-/// let mut client = green::net::TcpStream::connect(addr).unwrap();
-/// client.write_all(b"hello").unwrap();
-/// let mut back = [0u8; 5];
-/// client.read_exact(&mut back).unwrap();
-/// assert_eq!(&back, b"hello");
-/// server.join().unwrap();
-/// ```
-///
-/// Note: may's `TcpListener::bind` sets `SO_REUSEPORT`, so binding a port
-/// that another process already listens on succeeds and the two share its
-/// connections. To get a clear "address in use" error, bind a
-/// `std::net::TcpListener` and convert it with [`listener_from_std`](net::listener_from_std).
-pub mod net {
-    pub use may::net::{TcpListener, TcpStream, UdpSocket};
-
-    /// Makes a coroutine-aware listener of a bound std listener (which is
-    /// switched to non-blocking mode).
-    pub fn listener_from_std(listener: std::net::TcpListener) -> std::io::Result<TcpListener> {
-        use std::os::fd::{FromRawFd, IntoRawFd};
-        listener.set_nonblocking(true)?;
-        crate::config::ensure_started();
-        // Safety: the descriptor comes from an owned listener, given up here.
-        Ok(unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) })
-    }
-}
 
 /// Coroutine-aware locks (may's): waiting for them suspends only the calling
 /// greenlet, so they may be held across blocking calls.

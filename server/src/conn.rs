@@ -33,7 +33,7 @@ const LINGER: Duration = Duration::from_secs(2);
 
 /// Serves one accepted connection until it closes.
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let io = match ConnIo::new(stream, shared.limits.read_timeout()) {
+    let io = match ConnIo::new(stream, shared.limits.write_timeout) {
         Ok(io) => io,
         Err(e) => {
             log::warn!("{peer}: cannot set up the connection: {e}");
@@ -169,11 +169,13 @@ impl Connection<'_> {
                 client_may_send = req.body_error().is_none();
             }
         }
-        let request_line = req.request_line();
+        let request_line = access_log_enabled().then(|| req.request_line());
         drop(req);
 
         let sent = self.send(response, version, is_head, keep_alive)?;
-        access_log(self.peer, &request_line, &sent, started);
+        if let Some(line) = request_line {
+            access_log(self.peer, &line, &sent, started);
+        }
         if !sent.keep_alive && client_may_send {
             return Some(false);
         }
@@ -429,7 +431,9 @@ impl Connection<'_> {
         let started = Instant::now();
         let response = response.with_header("connection", "close");
         if let Some(sent) = self.send(response, Version::HTTP_11, false, false) {
-            access_log(self.peer, line, &sent, started);
+            if access_log_enabled() {
+                access_log(self.peer, line, &sent, started);
+            }
         }
     }
 
@@ -492,21 +496,23 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("a panic with a non-string payload")
 }
 
+fn access_log_enabled() -> bool {
+    log::log_enabled!(target: "greenws::access", log::Level::Info)
+}
+
 /// Logs one request in pywsgi's format:
 /// `IP - - [date] "REQUEST LINE" status bytes duration`.
 fn access_log(peer: SocketAddr, request_line: &str, sent: &Sent, started: Instant) {
-    if log::log_enabled!(target: "greenws::access", log::Level::Info) {
-        log::info!(
-            target: "greenws::access",
-            "{} - - [{}] \"{}\" {} {} {:.6}",
-            peer.ip(),
-            log_time(SystemTime::now()),
-            request_line,
-            sent.status.as_u16(),
-            sent.body_bytes,
-            started.elapsed().as_secs_f64()
-        );
-    }
+    log::info!(
+        target: "greenws::access",
+        "{} - - [{}] \"{}\" {} {} {:.6}",
+        peer.ip(),
+        log_time(SystemTime::now()),
+        request_line,
+        sent.status.as_u16(),
+        sent.body_bytes,
+        started.elapsed().as_secs_f64()
+    );
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC), as pywsgi's access log shows time.

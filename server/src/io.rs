@@ -1,9 +1,9 @@
 //! A connection's socket with its read buffer and deadlines.
 
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
 
-use green::net::TcpStream;
+use green::net::{ReadyReader, TcpStream};
 
 /// Buffer size for reading request heads and bodies.
 const READ_CHUNK: usize = 4096;
@@ -17,19 +17,20 @@ pub(crate) struct ConnIo {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    reader: ReadyReader,
 }
 
 impl ConnIo {
-    /// Wraps an accepted socket; every single read and write gives up after
-    /// `io_timeout` (callers loop up to their own deadlines).
-    pub(crate) fn new(stream: TcpStream, io_timeout: Duration) -> io::Result<Self> {
-        stream.set_read_timeout(Some(io_timeout))?;
-        stream.set_write_timeout(Some(io_timeout))?;
+    /// Wraps an accepted socket; a write that makes no progress for
+    /// `write_timeout` fails. Reads take their own deadlines.
+    pub(crate) fn new(stream: TcpStream, write_timeout: Duration) -> io::Result<Self> {
+        stream.set_write_timeout(Some(write_timeout))?;
         Ok(ConnIo {
             stream,
             buf: Vec::new(),
             start: 0,
             end: 0,
+            reader: ReadyReader::new(),
         })
     }
 
@@ -71,8 +72,9 @@ impl ConnIo {
                 self.buf.resize(grown, 0);
             }
         }
-        let (stream, spare) = (&mut self.stream, &mut self.buf[self.end..]);
-        let n = read_until(stream, spare, deadline)?;
+        let n = self
+            .reader
+            .read(&self.stream, &mut self.buf[self.end..], Some(deadline))?;
         self.end += n;
         Ok(n)
     }
@@ -86,7 +88,7 @@ impl ConnIo {
             self.consume(n);
             return Ok(n);
         }
-        read_until(&mut self.stream, out, deadline)
+        self.reader.read(&self.stream, out, Some(deadline))
     }
 
     /// Writes all of `data`.
@@ -97,17 +99,6 @@ impl ConnIo {
     /// The socket.
     pub(crate) fn stream(&self) -> &TcpStream {
         &self.stream
-    }
-}
-
-/// One read that retries the socket's per-read timeout until `deadline`.
-fn read_until(stream: &mut TcpStream, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
-    loop {
-        match stream.read(out) {
-            Err(e) if is_timeout(&e) && Instant::now() < deadline => continue,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            result => return result,
-        }
     }
 }
 

@@ -29,8 +29,7 @@ pub struct Limits {
     /// Largest request body in bytes (else 413). Default 10 MiB.
     pub max_body: u64,
     /// Time from the first byte of a request to the end of its head (else
-    /// 408 and close). A client that trickles its head is cut off between
-    /// this and twice this. Default 10 s.
+    /// 408 and close), however slowly the bytes trickle in. Default 10 s.
     pub header_timeout: Duration,
     /// How long an open connection may wait for its next request before it
     /// is closed. Default 30 s.
@@ -66,14 +65,5 @@ impl Limits {
             max_headers: self.max_headers,
             max_body: self.max_body,
         }
-    }
-
-    /// The timeout of one socket read: the shortest read deadline, so no
-    /// read overshoots its own deadline by more than that.
-    pub(crate) fn read_timeout(&self) -> Duration {
-        self.header_timeout
-            .min(self.keep_alive_timeout)
-            .min(self.body_timeout)
-            .max(Duration::from_millis(1))
     }
 }

@@ -1,0 +1,31 @@
+//! may_minihttp's hello server: the HTTP ceiling on the same runtime.
+//!
+//! `minihttp-hello PORT WORKERS` answers every request with
+//! `Hello, World!`.
+
+use std::io;
+
+use may_minihttp::{HttpServer, HttpService, Request, Response};
+
+#[derive(Clone)]
+struct Hello;
+
+impl HttpService for Hello {
+    fn call(&mut self, _req: Request, res: &mut Response) -> io::Result<()> {
+        res.header("Content-Type: text/plain; charset=utf-8")
+            .body("Hello, World!");
+        Ok(())
+    }
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(8000);
+    let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(1);
+    may::config().set_workers(workers);
+    let server = HttpServer(Hello)
+        .start(("127.0.0.1", port))
+        .expect("may_minihttp starts");
+    println!("Serving on http://127.0.0.1:{port}");
+    server.join().ok();
+}

@@ -1,0 +1,72 @@
+//! The access log, in pywsgi's format, through the `log` crate.
+
+mod support;
+
+use std::sync::Mutex;
+
+use greenws::Response;
+use support::{get, start, Client};
+
+struct Capture(Mutex<Vec<String>>);
+
+impl log::Log for Capture {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.target() == "greenws::access"
+    }
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            self.0.lock().unwrap().push(record.args().to_string());
+        }
+    }
+    fn flush(&self) {}
+}
+
+static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
+
+#[test]
+fn each_request_is_logged_like_pywsgi() {
+    log::set_logger(&CAPTURE).unwrap();
+    log::set_max_level(log::LevelFilter::Info);
+    let server = start(|req: &mut greenws::Request| match req.path() {
+        "/" => Response::text("12345"),
+        _ => Response::new(greenws::http::StatusCode::NOT_FOUND),
+    });
+    let mut c = Client::connect(server.local_addr());
+    c.request(get("/?q=1"));
+    c.request(get("/missing"));
+    c.request("GET /\0 HTTP/1.1\r\n\r\n");
+    drop(c);
+    drop(server);
+
+    let lines = CAPTURE.0.lock().unwrap().clone();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    // IP - - [YYYY-MM-DD HH:MM:SS] "REQUEST LINE" status bytes duration
+    let parts = |line: &str| -> (String, String, String, String, f64) {
+        let (ip, rest) = line.split_once(" - - [").unwrap();
+        let (date, rest) = rest.split_once("] \"").unwrap();
+        let (request, rest) = rest.rsplit_once("\" ").unwrap();
+        let fields: Vec<&str> = rest.split(' ').collect();
+        assert_eq!(date.len(), 19, "{date}");
+        (
+            ip.into(),
+            request.into(),
+            fields[0].into(),
+            fields[1].into(),
+            fields[2].parse().unwrap(),
+        )
+    };
+    let (ip, request, status, bytes, secs) = parts(&lines[0]);
+    assert_eq!(
+        (ip.as_str(), request.as_str()),
+        ("127.0.0.1", "GET /?q=1 HTTP/1.1")
+    );
+    assert_eq!((status.as_str(), bytes.as_str()), ("200", "5"));
+    assert!((0.0..10.0).contains(&secs));
+    let (_, request, status, _, _) = parts(&lines[1]);
+    assert_eq!(
+        (request.as_str(), status.as_str()),
+        ("GET /missing HTTP/1.1", "404")
+    );
+    let (_, _, status, _, _) = parts(&lines[2]);
+    assert_eq!(status, "400");
+}
