@@ -33,14 +33,12 @@ const LINGER: Duration = Duration::from_secs(2);
 
 /// Serves one accepted connection until it closes.
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let io = match ConnIo::new(stream, shared.limits.write_timeout) {
-        Ok(io) => io,
-        Err(e) => {
-            log::warn!("{peer}: cannot set up the connection: {e}");
-            return;
-        }
-    };
-    let registration = shared.registry.register(io.stream().as_raw_fd());
+    let registration = shared.registry.register(stream.as_raw_fd());
+    let io = ConnIo::new(
+        stream,
+        shared.limits.write_timeout,
+        registration.entry.clone(),
+    );
     let mut conn = Connection {
         io,
         out: Vec::new(),
@@ -130,6 +128,7 @@ impl Connection<'_> {
         let is_head = head.method == Method::HEAD;
         let mut req = Request::new(head, self.peer, shared.scheme, &mut self.io, &shared.limits);
 
+        let mut panicked = false;
         let response = match shared.handler.prepare(&mut req) {
             Some(response) => response,
             None => match catch_unwind(AssertUnwindSafe(|| shared.app.call(&mut req))) {
@@ -141,12 +140,34 @@ impl Connection<'_> {
                         self.peer,
                         panic_message(&*payload)
                     );
+                    panicked = true;
                     Response::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
                         .with_header("connection", "close")
                 }
             },
         };
+        if req.io().is_taken() {
+            // A WebSocket took the connection: whatever the app returned,
+            // nothing more is sent over HTTP. Close a socket left open.
+            if let Some(ws) = req.io().upgraded() {
+                ws.close_after_app(panicked);
+            }
+            if access_log_enabled() {
+                let sent = Sent {
+                    status: StatusCode::SWITCHING_PROTOCOLS,
+                    body_bytes: 0,
+                    keep_alive: false,
+                };
+                access_log(self.peer, &req.request_line(), &sent, started);
+            }
+            return None;
+        }
         if response.is_upgraded() {
+            log::error!(
+                "{}: the app returned Response::upgraded() for \"{}\" without taking the WebSocket",
+                self.peer,
+                req.request_line()
+            );
             return None;
         }
         let response = match req.body_error() {

@@ -28,6 +28,21 @@ pub enum Error {
     Timeout,
     /// The runtime could not start a coroutine.
     Runtime(green::Error),
+    /// The WebSocket is closed (or closing): nothing more can be sent.
+    Closed,
+    /// The WebSocket peer broke the protocol; the connection was closed with
+    /// 1002. Also the error for a misuse such as a ping payload over 125
+    /// bytes.
+    Protocol(String),
+    /// A WebSocket text message was not UTF-8; closed with 1007.
+    InvalidUtf8,
+    /// A WebSocket message or frame exceeded the limit; closed with 1009.
+    MessageTooLarge {
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The WebSocket connection was lost without a closing handshake.
+    ConnectionLost,
 }
 
 /// `Result` with this crate's [`Error`].
@@ -44,6 +59,16 @@ impl fmt::Display for Error {
             Error::MalformedBody(why) => write!(f, "malformed request body: {why}"),
             Error::Timeout => f.write_str("timed out waiting for the peer"),
             Error::Runtime(e) => write!(f, "runtime error: {e}"),
+            Error::Closed => f.write_str("the WebSocket is closed"),
+            Error::Protocol(why) => write!(f, "WebSocket protocol error: {why}"),
+            Error::InvalidUtf8 => f.write_str("a WebSocket text message was not valid UTF-8"),
+            Error::MessageTooLarge { limit } => {
+                write!(
+                    f,
+                    "WebSocket message larger than the limit of {limit} bytes"
+                )
+            }
+            Error::ConnectionLost => f.write_str("the WebSocket connection was lost"),
         }
     }
 }

@@ -1,9 +1,13 @@
 //! A connection's socket with its read buffer and deadlines.
 
-use std::io::{self, Write};
+use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use green::net::{ReadyReader, TcpStream};
+use green::net::{DuplexStream, TcpStream};
+
+use crate::server::ConnEntry;
+use crate::WebSocket;
 
 /// Buffer size for reading request heads and bodies.
 const READ_CHUNK: usize = 4096;
@@ -12,26 +16,31 @@ const KEEP_CAPACITY: usize = 16 * 1024;
 
 /// A connection's socket and the bytes read from it but not used yet.
 pub(crate) struct ConnIo {
-    stream: TcpStream,
+    stream: Arc<DuplexStream>,
     /// `buf[start..end]` holds the unread bytes; `buf` is fully initialised.
     buf: Vec<u8>,
     start: usize,
     end: usize,
-    reader: ReadyReader,
+    write_timeout: Duration,
+    /// The socket was handed over (to a WebSocket): nothing more to do here.
+    taken: bool,
+    /// The connection's registry entry, told about a WebSocket taking over.
+    entry: Arc<ConnEntry>,
 }
 
 impl ConnIo {
     /// Wraps an accepted socket; a write that makes no progress for
     /// `write_timeout` fails. Reads take their own deadlines.
-    pub(crate) fn new(stream: TcpStream, write_timeout: Duration) -> io::Result<Self> {
-        stream.set_write_timeout(Some(write_timeout))?;
-        Ok(ConnIo {
-            stream,
+    pub(crate) fn new(stream: TcpStream, write_timeout: Duration, entry: Arc<ConnEntry>) -> Self {
+        ConnIo {
+            stream: Arc::new(DuplexStream::new(stream)),
             buf: Vec::new(),
             start: 0,
             end: 0,
-            reader: ReadyReader::new(),
-        })
+            write_timeout,
+            taken: false,
+            entry,
+        }
     }
 
     /// The bytes read but not consumed yet.
@@ -73,8 +82,8 @@ impl ConnIo {
             }
         }
         let n = self
-            .reader
-            .read(&self.stream, &mut self.buf[self.end..], Some(deadline))?;
+            .stream
+            .read(&mut self.buf[self.end..], Some(deadline))?;
         self.end += n;
         Ok(n)
     }
@@ -88,17 +97,43 @@ impl ConnIo {
             self.consume(n);
             return Ok(n);
         }
-        self.reader.read(&self.stream, out, Some(deadline))
+        self.stream.read(out, Some(deadline))
     }
 
     /// Writes all of `data`.
     pub(crate) fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        self.stream.write_all(data)
+        self.stream
+            .write_all(data, Some(Instant::now() + self.write_timeout))
     }
 
     /// The socket.
-    pub(crate) fn stream(&self) -> &TcpStream {
+    pub(crate) fn stream(&self) -> &DuplexStream {
         &self.stream
+    }
+
+    /// Hands the socket and the bytes read past the request over (for a
+    /// WebSocket); the connection loop then lets go of the connection.
+    pub(crate) fn take(&mut self) -> (Arc<DuplexStream>, Vec<u8>) {
+        self.taken = true;
+        let leftover = self.buffered().to_vec();
+        self.consume(leftover.len());
+        self.buf = Vec::new();
+        (self.stream.clone(), leftover)
+    }
+
+    /// True once [`take`](Self::take) handed the socket over.
+    pub(crate) fn is_taken(&self) -> bool {
+        self.taken
+    }
+
+    /// Records the WebSocket that took the socket (for a server stop).
+    pub(crate) fn set_upgraded(&mut self, ws: WebSocket) {
+        self.entry.set_websocket(Some(ws));
+    }
+
+    /// The WebSocket that took the socket, if any.
+    pub(crate) fn upgraded(&self) -> Option<WebSocket> {
+        self.entry.websocket()
     }
 }
 

@@ -63,6 +63,7 @@ mod request;
 mod response;
 mod server;
 mod sys;
+mod websocket;
 
 pub use ::http;
 pub use error::{Error, Result};
@@ -71,3 +72,7 @@ pub use limits::Limits;
 pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};
+pub use websocket::{
+    CloseReason, Hub, MemberId, Message, PreparedMessage, Resource, WebSocket,
+    WebSocketApplication, WebSocketConfig, WebSocketHandler,
+};

@@ -22,6 +22,8 @@ pub struct Request<'c> {
     scheme: &'static str,
     body: BodyState,
     io: &'c mut ConnIo,
+    /// Set by the WebSocket handler class on an accepted handshake.
+    pub(crate) upgrade: Option<crate::websocket::Offer>,
 }
 
 /// Progress through the request body.
@@ -80,6 +82,7 @@ impl<'c> Request<'c> {
             peer_addr,
             scheme,
             io,
+            upgrade: None,
         }
     }
 
@@ -155,6 +158,10 @@ impl<'c> Request<'c> {
         let mut body = Vec::new();
         self.body().read_to_end(&mut body)?;
         Ok(body)
+    }
+
+    pub(crate) fn io(&mut self) -> &mut ConnIo {
+        self.io
     }
 
     /// True when the whole body was read (or there was none).

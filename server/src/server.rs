@@ -13,7 +13,7 @@ use green::{Greenlet, Pool};
 use parking_lot::Mutex;
 
 use crate::handler::{App, Handler, HttpHandler};
-use crate::{conn, sys, Error, Limits, Result};
+use crate::{conn, sys, Error, Limits, Result, WebSocket};
 
 /// Listen backlog: connections the kernel queues before `accept`.
 const BACKLOG: i32 = 1024;
@@ -183,6 +183,8 @@ pub(crate) struct Registry {
 pub(crate) struct ConnEntry {
     fd: RawFd,
     idle: AtomicBool,
+    /// The WebSocket that took the connection over, if one did.
+    websocket: Mutex<Option<WebSocket>>,
 }
 
 impl ConnEntry {
@@ -190,6 +192,14 @@ impl ConnEntry {
     /// one (false).
     pub(crate) fn set_idle(&self, idle: bool) {
         self.idle.store(idle, Ordering::SeqCst);
+    }
+
+    pub(crate) fn set_websocket(&self, ws: Option<WebSocket>) {
+        *self.websocket.lock() = ws;
+    }
+
+    pub(crate) fn websocket(&self) -> Option<WebSocket> {
+        self.websocket.lock().clone()
     }
 }
 
@@ -207,6 +217,7 @@ impl Registry {
         let entry = Arc::new(ConnEntry {
             fd,
             idle: AtomicBool::new(true),
+            websocket: Mutex::new(None),
         });
         self.conns.lock().insert(id, entry.clone());
         Registration {
@@ -216,10 +227,15 @@ impl Registry {
         }
     }
 
-    /// Shuts the read side of every idle connection, which ends its wait.
+    /// Shuts the read side of every idle connection, which ends its wait,
+    /// and closes every WebSocket with 1001 (going away).
     fn wake_idle(&self) {
         for entry in self.conns.lock().values() {
-            if entry.idle.load(Ordering::SeqCst) {
+            if let Some(ws) = entry.websocket() {
+                green::spawn(move || {
+                    let _ = ws.close(1001, "server shutting down");
+                });
+            } else if entry.idle.load(Ordering::SeqCst) {
                 // Safety: registered descriptors stay open until unregistered,
                 // and unregistering takes this lock.
                 unsafe { libc::shutdown(entry.fd, libc::SHUT_RD) };
@@ -235,6 +251,7 @@ impl Registry {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.registry.conns.lock().remove(&self.id);
+        self.entry.set_websocket(None);
     }
 }
 
@@ -348,19 +365,22 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e) if is_out_of_descriptors(&e) => {
-                // Close one queued connection rather than leave it hanging:
-                // free the reserve descriptor, accept, close, re-reserve.
+                // Close one waiting connection rather than leave it hanging:
+                // free the reserve descriptor, take the connection (without
+                // waiting for one), close it, re-reserve.
                 drop(reserve.take());
-                let victim = listener.accept().ok();
-                fd_errors.log(|n| {
-                    format!(
-                        "accept: out of file descriptors ({e}); closed {n} new connection(s) from {}",
-                        victim.as_ref().map_or("-".into(), |(_, peer)| peer.to_string())
-                    )
-                });
+                let victim = listener.inner().accept().ok();
+                if let Some((_, peer)) = &victim {
+                    fd_errors.log(|n| {
+                        format!("out of file descriptors ({e}): closed {n} new connection(s), the last from {peer}")
+                    });
+                }
+                let shed = victim.is_some();
                 drop(victim);
                 reserve = reserve_descriptor();
-                if reserve.is_none() {
+                if !shed {
+                    // Nothing was waiting; accept fails at once while the
+                    // process has no descriptor, so do not spin.
                     green::sleep(Duration::from_millis(10));
                 }
                 continue;

@@ -1,0 +1,367 @@
+//! `DuplexStream`: one socket that a reader and writers use at the same time.
+
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::Instant;
+
+use may::io::WaitIo;
+use parking_lot::Mutex;
+
+use super::TcpStream;
+use crate::interrupt::rearm_after_io_wait;
+
+/// Poller events after which a read returns at once (data or end of stream).
+const READ_EVENTS: usize =
+    (libc::EPOLLIN | libc::EPOLLPRI | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as usize;
+/// Poller events after which a write returns at once (room, or an error).
+const WRITE_EVENTS: usize = (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) as usize;
+/// Poller events that mean the read side is over for good.
+const CLOSED_EVENTS: usize = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as usize;
+
+/// What a waiter waits for.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Interest {
+    Read,
+    Write,
+}
+
+struct State {
+    /// A greenlet is parked in may's poller wait for this socket. may keeps
+    /// one waiting coroutine per socket, so at most one waits there; others
+    /// park on their own token until the poller passes the news on.
+    poller_active: bool,
+    /// A read-type event arrived since the reader last tried to read.
+    read_ready: bool,
+    /// A write-type event arrived since a writer last tried to write.
+    write_ready: bool,
+    /// The peer closed (or the socket failed): reads return at once, always.
+    closed: bool,
+    /// The last read filled its buffer, so more may be waiting.
+    maybe_readable: bool,
+    /// Greenlets parked until the poller wakes (threads use `poll(2)`).
+    waiters: Vec<(u64, may::coroutine::Coroutine)>,
+    next_waiter: u64,
+}
+
+impl State {
+    fn absorb(&mut self, events: usize) {
+        if events & READ_EVENTS != 0 {
+            self.read_ready = true;
+        }
+        if events & WRITE_EVENTS != 0 {
+            self.write_ready = true;
+        }
+        if events & CLOSED_EVENTS != 0 {
+            self.closed = true;
+        }
+    }
+
+    /// Consumes a readiness for `interest`, if there is one.
+    fn take_ready(&mut self, interest: Interest) -> bool {
+        match interest {
+            Interest::Read => self.closed || std::mem::take(&mut self.read_ready),
+            Interest::Write => std::mem::take(&mut self.write_ready),
+        }
+    }
+
+    fn wake_waiters(&mut self) {
+        for (_, waiter) in self.waiters.drain(..) {
+            waiter.unpark();
+        }
+    }
+}
+
+/// A TCP stream that one greenlet can read while others write, each
+/// blocking only itself.
+///
+/// may lets one coroutine at a time wait for a socket's readiness. Here the
+/// first greenlet that has to wait becomes the socket's poller; the others
+/// park, and the poller wakes them with the events it saw. Reads and writes
+/// are non-blocking system calls between waits, so a writer is never held up
+/// by a reader that waits for data, nor the reader by a slow writer.
+///
+/// It also skips the read that would only report "nothing yet": after a read
+/// that did not fill its buffer, the next read waits for readiness first.
+///
+/// One reader at a time (callers serialise reads), any number of writers
+/// (callers serialise writes that must not interleave). Usable from plain
+/// threads too, which wait with `poll(2)`.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use std::sync::Arc;
+/// use std::time::{Duration, Instant};
+/// use green::net::{DuplexStream, TcpListener, TcpStream};
+///
+/// let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+/// let addr = listener.local_addr().unwrap();
+/// let mut peer = TcpStream::connect(addr).unwrap();
+/// let duplex = Arc::new(DuplexStream::new(listener.accept().unwrap().0));
+/// let deadline = Some(Instant::now() + Duration::from_secs(5));
+///
+/// // A reader waits for data while another greenlet writes.
+/// let reader = {
+///     let duplex = duplex.clone();
+///     green::spawn(move || {
+///         let mut buf = [0u8; 16];
+///         let n = duplex.read(&mut buf, deadline).unwrap();
+///         buf[..n].to_vec()
+///     })
+/// };
+/// duplex.write_all(b"hello", deadline).unwrap();
+/// let mut got = [0u8; 5];
+/// peer.read_exact(&mut got).unwrap();
+/// peer.write_all(b"world").unwrap();
+/// assert_eq!(reader.join().unwrap(), b"world");
+/// ```
+pub struct DuplexStream {
+    stream: TcpStream,
+    state: Mutex<State>,
+}
+
+impl std::fmt::Debug for DuplexStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DuplexStream")
+            .field("fd", &self.stream.as_raw_fd())
+            .finish()
+    }
+}
+
+impl DuplexStream {
+    /// Wraps a connected stream.
+    pub fn new(stream: TcpStream) -> Self {
+        DuplexStream {
+            stream,
+            state: Mutex::new(State {
+                poller_active: false,
+                read_ready: false,
+                write_ready: false,
+                closed: false,
+                maybe_readable: true,
+                waiters: Vec::new(),
+                next_waiter: 0,
+            }),
+        }
+    }
+
+    /// The underlying stream (for addresses, options, the descriptor).
+    pub fn get_ref(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// The peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.peer_addr()
+    }
+
+    /// Shuts down one or both directions; a blocked reader then sees the end
+    /// of the stream.
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.stream.shutdown(how)
+    }
+
+    /// Reads once into `out`, waiting until `deadline` at most (`None`: no
+    /// limit). `Ok(0)` is the end of the stream; a deadline that passes is
+    /// an error of kind `TimedOut`. For the one reader of the stream.
+    pub fn read(&self, out: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+        loop {
+            self.wait_readable(deadline)?;
+            match self.try_read(out) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                result => return result,
+            }
+        }
+    }
+
+    /// Waits until a read is likely to find something: at once after a
+    /// read that filled its buffer, else for the poller to report data (or
+    /// the end). Then [`try_read`](Self::try_read) usually succeeds; when it
+    /// says `WouldBlock` after all, wait again.
+    pub fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        if self.state.lock().maybe_readable {
+            return Ok(());
+        }
+        self.wait(Interest::Read, deadline)
+    }
+
+    /// Reads once without waiting: `WouldBlock` when nothing is there.
+    pub fn try_read(&self, out: &mut [u8]) -> io::Result<usize> {
+        self.before_io(Interest::Read);
+        loop {
+            let result = (&mut self.stream.inner()).read(out);
+            let mut state = self.state.lock();
+            match &result {
+                Ok(n) => state.maybe_readable = *n == out.len() || state.closed,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => state.maybe_readable = false,
+            }
+            return result;
+        }
+    }
+
+    /// True when a read is likely to find something without waiting: the
+    /// poller reported data (or the end) since the last read, or the last
+    /// read filled its buffer. A cheap check, no system call.
+    pub fn readable_hint(&self) -> bool {
+        let mut state = self.state.lock();
+        if !state.poller_active {
+            #[allow(deprecated)] // may's name for "take the pending events"
+            let events = self.stream.reset_io();
+            state.absorb(events);
+        }
+        state.maybe_readable || state.read_ready || state.closed
+    }
+
+    /// Writes all of `data`, waiting for room as needed until `deadline`.
+    pub fn write_all(&self, mut data: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+        while !data.is_empty() {
+            match self.try_write(data) {
+                Ok(0) => return Err(ErrorKind::WriteZero.into()),
+                Ok(n) => data = &data[n..],
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                    self.wait(Interest::Write, deadline)?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes what fits now without waiting: `WouldBlock` when nothing does.
+    pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
+        self.before_io(Interest::Write);
+        loop {
+            match (&mut self.stream.inner()).write(data) {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                result => return result,
+            }
+        }
+    }
+
+    /// Forgets an earlier readiness for `interest` before a system call
+    /// that answers the question anyway. Events that arrive afterwards are
+    /// kept, so a wait after a `WouldBlock` cannot miss them.
+    fn before_io(&self, interest: Interest) {
+        let mut state = self.state.lock();
+        if !state.poller_active {
+            #[allow(deprecated)] // may's name for "take the pending events"
+            let events = self.stream.reset_io();
+            state.absorb(events);
+        }
+        match interest {
+            Interest::Read => state.read_ready = false,
+            Interest::Write => state.write_ready = false,
+        }
+    }
+
+    /// Blocks until an event for `interest` arrives or `deadline` passes.
+    fn wait(&self, interest: Interest, deadline: Option<Instant>) -> io::Result<()> {
+        let timed_out = || io::Error::new(ErrorKind::TimedOut, "socket wait timed out");
+        if !may::coroutine::is_coroutine() {
+            return if self.poll(interest, deadline) {
+                Ok(())
+            } else {
+                Err(timed_out())
+            };
+        }
+        loop {
+            let mut state = self.state.lock();
+            if state.take_ready(interest) {
+                return Ok(());
+            }
+            let left = match deadline {
+                None => None,
+                Some(at) => match at.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Err(timed_out()),
+                },
+            };
+            if !state.poller_active {
+                state.poller_active = true;
+                drop(state);
+                let poller = PollerRole { duplex: self };
+                let events = self.wait_io(deadline);
+                let mut state = self.state.lock();
+                state.absorb(events);
+                state.poller_active = false;
+                state.wake_waiters();
+                std::mem::forget(poller);
+            } else {
+                let id = state.next_waiter;
+                state.next_waiter += 1;
+                state.waiters.push((id, may::coroutine::current()));
+                drop(state);
+                let waiting = Waiting { duplex: self, id };
+                match left {
+                    Some(left) => may::coroutine::park_timeout(left),
+                    None => may::coroutine::park(),
+                }
+                drop(waiting);
+            }
+        }
+    }
+
+    /// Parks in may's poller wait until an event (or the deadline's timer).
+    fn wait_io(&self, deadline: Option<Instant>) -> usize {
+        let timer = deadline.map(|at| {
+            let waker = self.stream.waker();
+            crate::timer::schedule(at, move || waker.wakeup())
+        });
+        let events = self.stream.wait_io();
+        // may only wakes a coroutine that is cancelled while waiting here.
+        rearm_after_io_wait();
+        if let Some(timer) = timer {
+            timer.cancel();
+        }
+        events
+    }
+
+    /// The plain-thread wait: `poll(2)` for the interest.
+    fn poll(&self, interest: Interest, deadline: Option<Instant>) -> bool {
+        let timeout_ms = match deadline {
+            None => -1,
+            Some(at) => at
+                .saturating_duration_since(Instant::now())
+                .as_millis()
+                .min(i32::MAX as u128) as i32,
+        };
+        let events = match interest {
+            Interest::Read => libc::POLLIN,
+            Interest::Write => libc::POLLOUT,
+        };
+        let mut fds = libc::pollfd {
+            fd: self.stream.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        // Safety: one valid pollfd for the duration of the call.
+        unsafe { libc::poll(&mut fds, 1, timeout_ms) > 0 }
+    }
+}
+
+/// Gives up the poller role if the poller is unwound (killed) while waiting.
+struct PollerRole<'a> {
+    duplex: &'a DuplexStream,
+}
+
+impl Drop for PollerRole<'_> {
+    fn drop(&mut self) {
+        let mut state = self.duplex.state.lock();
+        state.poller_active = false;
+        state.wake_waiters();
+    }
+}
+
+/// Removes a parked waiter when it wakes (normally or by an unwind).
+struct Waiting<'a> {
+    duplex: &'a DuplexStream,
+    id: u64,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut state = self.duplex.state.lock();
+        state.waiters.retain(|(id, _)| *id != self.id);
+    }
+}

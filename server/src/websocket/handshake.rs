@@ -1,0 +1,271 @@
+//! The WebSocket handler class and the handshake hand-off.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::header::{
+    HeaderValue, ORIGIN, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_PROTOCOL, SEC_WEBSOCKET_VERSION, UPGRADE,
+};
+use http::{Method, StatusCode, Version};
+
+use super::socket::Info;
+use super::{WebSocket, WebSocketConfig};
+use crate::codec::head::connection_tokens;
+use crate::{Handler, Request, Response};
+
+/// What an accepted handshake leaves on the request for the app.
+pub(crate) struct Offer {
+    accept_key: String,
+    offered_protocols: Vec<String>,
+    handler: WebSocketHandler,
+}
+
+/// Decides whether a WebSocket handshake may go ahead, from its `Origin`
+/// header (`None` when absent).
+type OriginCheck = dyn Fn(Option<&str>) -> bool + Send + Sync;
+
+/// The handler class that accepts WebSocket upgrades (gevent-websocket's
+/// `WebSocketHandler`).
+///
+/// On a request with `Upgrade: websocket` it checks the handshake: 400 for
+/// a malformed one (not GET, not HTTP/1.1, no `Connection: upgrade`, a
+/// missing or malformed `Sec-WebSocket-Key`), 426 with
+/// `Sec-WebSocket-Version: 13` for another protocol version, 403 when the
+/// origin check refuses. A good handshake reaches the app, which takes the
+/// connection with [`Request::websocket`] (the 101 goes out then) or
+/// answers with an ordinary response. Other requests are plain HTTP.
+///
+/// ```no_run
+/// use greenws::{Request, Response, WebSocketHandler, WsgiServer, http::StatusCode};
+///
+/// fn app(req: &mut Request) -> Response {
+///     match req.websocket() {
+///         Some(ws) => {
+///             while let Ok(Some(message)) = ws.receive() {
+///                 if ws.send(message).is_err() { break; }
+///             }
+///             Response::upgraded()
+///         }
+///         None => Response::new(StatusCode::NOT_FOUND),
+///     }
+/// }
+///
+/// let handler = WebSocketHandler::new()
+///     .protocols(["chat.v1"])
+///     .check_origin(|origin| origin.is_none_or(|o| o == "https://example.com"));
+/// WsgiServer::bind("127.0.0.1:8000")?.handler_class(handler).serve_forever(app)?;
+/// # Ok::<(), greenws::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct WebSocketHandler {
+    config: Arc<WebSocketConfig>,
+    protocols: Arc<[String]>,
+    origin_check: Option<Arc<OriginCheck>>,
+}
+
+impl fmt::Debug for WebSocketHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WebSocketHandler")
+            .field("config", &self.config)
+            .field("protocols", &self.protocols)
+            .field("origin_check", &self.origin_check.is_some())
+            .finish()
+    }
+}
+
+impl Default for WebSocketHandler {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl WebSocketHandler {
+    /// Default settings (see [`WebSocketConfig`]), no subprotocols, every
+    /// origin accepted.
+    pub fn new() -> Self {
+        WebSocketHandler {
+            config: Arc::new(WebSocketConfig::default()),
+            protocols: Arc::new([]),
+            origin_check: None,
+        }
+    }
+
+    /// Sets the limits, timeouts and heartbeat of the sockets.
+    pub fn config(mut self, config: WebSocketConfig) -> Self {
+        self.config = Arc::new(config);
+        self
+    }
+
+    /// The subprotocols the server speaks, in order of preference is not
+    /// needed: the first one the client offered that is in this list is
+    /// agreed (or none).
+    pub fn protocols<I, S>(mut self, protocols: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.protocols = protocols.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// Refuses handshakes (403) whose `Origin` the check rejects.
+    pub fn check_origin(
+        mut self,
+        check: impl Fn(Option<&str>) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        self.origin_check = Some(Arc::new(check));
+        self
+    }
+}
+
+impl Handler for WebSocketHandler {
+    fn prepare(&self, request: &mut Request<'_>) -> Option<Response> {
+        let headers = request.headers();
+        let wants_websocket = headers
+            .get_all(UPGRADE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|t| t.trim().eq_ignore_ascii_case("websocket"));
+        if !wants_websocket {
+            return None;
+        }
+        let refuse = |why: &str| {
+            Some(Response::error(
+                StatusCode::BAD_REQUEST,
+                format!("Bad Request: {why}"),
+            ))
+        };
+        if request.method() != Method::GET {
+            return refuse("a WebSocket handshake must be a GET");
+        }
+        if request.version() != Version::HTTP_11 {
+            return refuse("a WebSocket handshake needs HTTP/1.1");
+        }
+        if !connection_tokens(headers).any(|t| t.eq_ignore_ascii_case("upgrade")) {
+            return refuse("a WebSocket handshake needs Connection: Upgrade");
+        }
+        let version = headers
+            .get(SEC_WEBSOCKET_VERSION)
+            .map(HeaderValue::as_bytes);
+        if version != Some(b"13") {
+            return Some(
+                Response::error(
+                    StatusCode::UPGRADE_REQUIRED,
+                    "Upgrade Required: this server speaks WebSocket version 13",
+                )
+                .with_header("sec-websocket-version", "13"),
+            );
+        }
+        let mut keys = headers.get_all(SEC_WEBSOCKET_KEY).iter();
+        let key = match (keys.next(), keys.next()) {
+            (Some(key), None) if is_valid_key(key.as_bytes()) => key.as_bytes().to_vec(),
+            _ => return refuse("Sec-WebSocket-Key must be one base64 value of 16 bytes"),
+        };
+        if let Some(check) = &self.origin_check {
+            let origin = request.header(ORIGIN.as_str());
+            if !check(origin) {
+                return Some(Response::error(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden: this origin may not open a WebSocket here",
+                ));
+            }
+        }
+        let offered_protocols = headers
+            .get_all(SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect();
+        request.upgrade = Some(Offer {
+            accept_key: tungstenite::handshake::derive_accept_key(&key),
+            offered_protocols,
+            handler: self.clone(),
+        });
+        None
+    }
+}
+
+fn is_valid_key(key: &[u8]) -> bool {
+    data_encoding::BASE64
+        .decode(key)
+        .is_ok_and(|decoded| decoded.len() == 16)
+}
+
+impl Request<'_> {
+    /// Takes the connection for a WebSocket, if this request is an upgrade
+    /// that the [`WebSocketHandler`] accepted (`None` otherwise, and always
+    /// without that handler class). The `101 Switching Protocols` is sent
+    /// here, agreeing on the first subprotocol the client offered that the
+    /// handler lists.
+    ///
+    /// The app then talks over the socket and returns
+    /// [`Response::upgraded`]; when it returns, a socket still open is
+    /// closed with 1000 (1011 if the app panicked).
+    pub fn websocket(&mut self) -> Option<WebSocket> {
+        let offer = self.upgrade.take()?;
+        let choice = offer
+            .offered_protocols
+            .iter()
+            .find(|p| offer.handler.protocols.contains(p))
+            .cloned();
+        self.accept_websocket(offer, choice)
+    }
+
+    /// Like [`websocket`](Self::websocket), agreeing on the first offered
+    /// subprotocol that is in `protocols` (instead of the handler's list).
+    pub fn websocket_with(&mut self, protocols: &[&str]) -> Option<WebSocket> {
+        let offer = self.upgrade.take()?;
+        let choice = offer
+            .offered_protocols
+            .iter()
+            .find(|p| protocols.contains(&p.as_str()))
+            .cloned();
+        self.accept_websocket(offer, choice)
+    }
+
+    /// The subprotocols the client offered, if this is an accepted upgrade.
+    pub fn websocket_protocols(&self) -> Vec<&str> {
+        self.upgrade
+            .as_ref()
+            .map(|o| o.offered_protocols.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+
+    /// True when this request is an upgrade the handler accepted and
+    /// [`websocket`](Self::websocket) would take.
+    pub fn is_websocket(&self) -> bool {
+        self.upgrade.is_some()
+    }
+
+    fn accept_websocket(&mut self, offer: Offer, protocol: Option<String>) -> Option<WebSocket> {
+        let mut head = String::with_capacity(160);
+        head.push_str("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");
+        head.push_str(&offer.accept_key);
+        if let Some(protocol) = &protocol {
+            head.push_str("\r\nSec-WebSocket-Protocol: ");
+            head.push_str(protocol);
+        }
+        head.push_str("\r\n\r\n");
+        let info = Info {
+            path: self.path().to_owned(),
+            origin: self.header(ORIGIN.as_str()).map(str::to_owned),
+            protocol,
+            peer_addr: self.peer_addr(),
+        };
+        let io = self.io();
+        if let Err(e) = io.write_all(head.as_bytes()) {
+            log::debug!(
+                "{}: the 101 response could not be sent: {e}",
+                info.peer_addr
+            );
+            return None;
+        }
+        let (stream, leftover) = io.take();
+        let ws = WebSocket::new(stream, leftover, offer.handler.config.clone(), info);
+        io.set_upgraded(ws.clone());
+        Some(ws)
+    }
+}
