@@ -1,7 +1,8 @@
-//! # greenws: a pywsgi-style HTTP/1.1 server on green threads
+//! # greenws: a pywsgi-style HTTP/1.1 and WebSocket server on green threads
 //!
 //! Every connection is a greenlet (a stackful may coroutine, see the
-//! [`green`] crate), so an app is a plain blocking function:
+//! [`green`] crate), so an app is a plain blocking function, and a
+//! WebSocket handler a plain loop over `ws.receive()` and `ws.send()`:
 //!
 //! ```
 //! use greenws::{Request, Response, WsgiServer, http::StatusCode};
@@ -29,7 +30,36 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! ## From pywsgi
+//! ## WebSocket
+//!
+//! Serve with the [`WebSocketHandler`] handler class and take the socket in
+//! the app with [`Request::websocket`]:
+//!
+//! ```no_run
+//! use greenws::{Request, Response, WebSocketHandler, WsgiServer, http::StatusCode};
+//!
+//! fn app(req: &mut Request) -> Response {
+//!     match (req.path(), req.websocket()) {
+//!         ("/echo", Some(ws)) => {
+//!             while let Ok(Some(message)) = ws.receive() {
+//!                 let _ = ws.send(message);
+//!             }
+//!             Response::upgraded()
+//!         }
+//!         _ => Response::new(StatusCode::NOT_FOUND),
+//!     }
+//! }
+//!
+//! WsgiServer::bind("127.0.0.1:8000")?.handler_class(WebSocketHandler::new()).serve_forever(app)?;
+//! # Ok::<(), greenws::Error>(())
+//! ```
+//!
+//! The [`WebSocket`] handle is `Clone + Send + Sync` and full duplex: one
+//! greenlet can block in `receive` while others `send`. On top sit
+//! gevent-websocket's [`Resource`] and [`WebSocketApplication`], and a
+//! broadcast [`Hub`].
+//!
+//! ## From pywsgi and gevent-websocket
 //!
 //! | gevent | greenws |
 //! |---|---|
@@ -40,6 +70,10 @@
 //! | `environ['PATH_INFO']`, `QUERY_STRING`, `REQUEST_METHOD` | [`Request::path`], [`Request::query`], [`Request::method`] |
 //! | `environ['wsgi.input']` | [`Request::body`] (a `Read`) |
 //! | `start_response(status, headers); return [body]` | return a [`Response`] |
+//! | `handler_class=WebSocketHandler` | [`WebSocketHandler`] |
+//! | `environ['wsgi.websocket']` | [`Request::websocket`] → [`WebSocket`] |
+//! | `ws.receive()` / `ws.wait()`, `ws.send(m)`, `ws.close()` | [`WebSocket::receive`] / [`WebSocket::wait`], [`WebSocket::send`], [`WebSocket::close`] |
+//! | `Resource({'/chat': ChatApp})`, `WebSocketApplication` | [`Resource`], [`WebSocketApplication`] |
 //!
 //! ## What the server takes care of
 //!

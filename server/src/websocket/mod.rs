@@ -52,6 +52,10 @@ pub struct WebSocketConfig {
     /// How long a `send` may wait for a peer that does not read before the
     /// connection is dropped. Default 30 s.
     pub send_timeout: Duration,
+    /// The kernel's send buffer for each socket (`SO_SNDBUF`), which bounds
+    /// how much a peer that does not read can hold up. Default: the
+    /// kernel's own sizing.
+    pub send_buffer: Option<usize>,
 }
 
 impl Default for WebSocketConfig {
@@ -63,6 +67,7 @@ impl Default for WebSocketConfig {
             dead_peer_timeout: None,
             close_timeout: Duration::from_secs(5),
             send_timeout: Duration::from_secs(30),
+            send_buffer: None,
         }
     }
 }

@@ -254,7 +254,7 @@ impl WebSocket {
     pub fn send_prepared(&self, message: &PreparedMessage) -> Result<(), Error> {
         {
             let _writing = lock(&self.inner.writer);
-            if self.inner.status.lock().close_sent {
+            if self.inner.status.lock().close_sent || self.closed() {
                 return Err(Error::Closed);
             }
             self.write_encoded(&message.frame, &[])?;
@@ -532,7 +532,7 @@ impl WebSocket {
 
     fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
         let _writing = lock(&self.inner.writer);
-        if self.inner.status.lock().close_sent {
+        if self.inner.status.lock().close_sent || self.closed() {
             return Err(Error::Closed);
         }
         self.write_frame(opcode, payload)

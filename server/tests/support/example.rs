@@ -39,7 +39,13 @@ pub fn start_example(name: &str, args: &[&str]) -> Example {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", path.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (examples are built by a plain `cargo test`; \
+                 with a --test filter, run `cargo build --examples` first)",
+                path.display()
+            )
+        });
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap())
         .read_line(&mut first)

@@ -1,0 +1,149 @@
+//! WebSocket test clients: tungstenite's, and a raw one for frames that a
+//! well-behaved client would never send.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::client::Response;
+use tungstenite::stream::MaybeTlsStream;
+
+pub type Client = tungstenite::WebSocket<MaybeTlsStream<TcpStream>>;
+
+/// Connects tungstenite's client to `path`, with extra request headers.
+pub fn connect_with(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> Result<(Client, Response), tungstenite::Error> {
+    let mut request = format!("ws://{addr}{path}").into_client_request().unwrap();
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    let stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    tungstenite::client::client(request, MaybeTlsStream::Plain(stream)).map_err(|e| match e {
+        tungstenite::HandshakeError::Failure(e) => e,
+        tungstenite::HandshakeError::Interrupted(_) => panic!("blocking handshake interrupted"),
+    })
+}
+
+/// Connects tungstenite's client to `path`.
+pub fn connect(addr: SocketAddr, path: &str) -> Client {
+    connect_with(addr, path, &[]).expect("handshake").0
+}
+
+/// A raw client: the handshake by hand, then frames as bytes.
+pub struct Raw {
+    pub stream: TcpStream,
+}
+
+impl Raw {
+    pub fn connect(addr: SocketAddr, path: &str) -> Raw {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        .unwrap();
+        // Read the 101 head byte by byte, so no frame byte is swallowed.
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        assert!(head.contains("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="), "{head}");
+        Raw { stream }
+    }
+
+    /// Sends a frame: `first` is FIN/RSV/opcode, masked unless told not to.
+    pub fn send_frame(&mut self, first: u8, payload: &[u8], masked: bool) {
+        self.stream
+            .write_all(&frame(first, payload, masked))
+            .unwrap();
+    }
+
+    /// Reads one (unmasked, server) frame: (first byte, payload).
+    pub fn read_frame(&mut self) -> std::io::Result<(u8, Vec<u8>)> {
+        let mut head = [0u8; 2];
+        self.stream.read_exact(&mut head)?;
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                self.stream.read_exact(&mut b)?;
+                u16::from_be_bytes(b) as usize
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                self.stream.read_exact(&mut b)?;
+                u64::from_be_bytes(b) as usize
+            }
+            n => n as usize,
+        };
+        assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
+        let mut payload = vec![0; len];
+        self.stream.read_exact(&mut payload)?;
+        Ok((head[0], payload))
+    }
+
+    /// Reads frames until a Close; gives its code.
+    pub fn read_close_code(&mut self) -> u16 {
+        loop {
+            let (first, payload) = self.read_frame().expect("a close frame");
+            if first & 0x0f == 0x8 {
+                return u16::from_be_bytes([payload[0], payload[1]]);
+            }
+        }
+    }
+
+    /// True when the server closed the TCP connection.
+    pub fn is_closed(&mut self) -> bool {
+        let mut buf = [0u8; 64];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => continue,
+            }
+        }
+    }
+}
+
+/// A client frame.
+pub fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mask = [0x12, 0x34, 0x56, 0x78];
+    let bit = if masked { 0x80 } else { 0 };
+    let mut out = vec![first];
+    match payload.len() {
+        n if n < 126 => out.push(bit | n as u8),
+        n if n < 65536 => {
+            out.push(bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    if masked {
+        out.extend_from_slice(&mask);
+        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+    } else {
+        out.extend_from_slice(payload);
+    }
+    out
+}

@@ -1,0 +1,553 @@
+//! WebSocket over real sockets: the handshake, messages, full duplex, limits,
+//! close codes, the heartbeat, server stop.
+
+mod support;
+#[path = "support/ws.rs"]
+mod ws;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::time::{Duration, Instant};
+
+use greenws::http::StatusCode;
+use greenws::{
+    Error, Message, Request, Response, ServerHandle, WebSocket, WebSocketConfig, WebSocketHandler,
+    WsgiServer,
+};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use ws::{connect, connect_with, Raw};
+
+/// What the apps below report back to the test.
+type Reports = green::Queue<String>;
+
+fn start(handler: WebSocketHandler, reports: Reports) -> ServerHandle {
+    WsgiServer::bind("127.0.0.1:0")
+        .unwrap()
+        .handler_class(handler)
+        .start(move |req: &mut Request| app(req, &reports))
+        .unwrap()
+}
+
+fn echo(ws: &WebSocket) -> Result<(), Error> {
+    while let Some(message) = ws.receive()? {
+        ws.send(message)?;
+    }
+    Ok(())
+}
+
+fn app(req: &mut Request, reports: &Reports) -> Response {
+    if req.path() == "/refuse" {
+        return Response::new(StatusCode::NOT_FOUND);
+    }
+    let Some(ws) = req.websocket() else {
+        return Response::text(format!("plain request to {}", req.path()));
+    };
+    match ws.path() {
+        "/echo" => {
+            let result = echo(&ws);
+            reports.put(format!("echo ended: {result:?}, closed {}", ws.closed()));
+        }
+        "/info" => {
+            let text = format!(
+                "{} {:?} {:?} {}",
+                ws.path(),
+                ws.origin(),
+                ws.protocol(),
+                ws.peer_addr().ip()
+            );
+            let _ = ws.send(text);
+            let _ = ws.receive();
+        }
+        "/types" => {
+            let _ = ws.send("str");
+            let _ = ws.send(String::from("String"));
+            let _ = ws.send(vec![1u8, 2]);
+            let _ = ws.send(&[3u8][..]);
+            let _ = ws.send(Message::Text(String::new()));
+            let _ = ws.receive();
+        }
+        "/return" => {
+            let _ = ws.send("bye");
+        }
+        "/panic" => {
+            let _ = ws.send("about to panic");
+            panic!("the app panicked on purpose");
+        }
+        "/close" => {
+            let closed = ws.close(4000, "done here");
+            let after = ws.receive();
+            reports.put(format!("close: {closed:?}, then {after:?}"));
+        }
+        "/duplex" => duplex(&ws, reports),
+        "/stream" => {
+            for i in 0..200 {
+                if ws.send(format!("item {i}")).is_err() {
+                    break;
+                }
+                green::sleep(Duration::from_millis(2));
+            }
+            let _ = ws.receive();
+        }
+        "/wait" => {
+            let result = ws.receive();
+            reports.put(format!("{result:?}"));
+        }
+        _ => {}
+    }
+    Response::upgraded()
+}
+
+/// 50 greenlets send on one socket while this one blocks in receive.
+fn duplex(ws: &WebSocket, reports: &Reports) {
+    let senders: Vec<_> = (0..50)
+        .map(|s| {
+            let ws = ws.clone();
+            green::spawn(move || {
+                for m in 0..40 {
+                    let body = format!("sender {s:02} message {m:02} ").repeat(10);
+                    ws.send(body).unwrap();
+                }
+            })
+        })
+        .collect();
+    let got = ws.receive();
+    reports.put(format!("receiver got {got:?}"));
+    green::join_all(&senders, None);
+    let _ = ws.send("all sent");
+    let _ = ws.receive();
+}
+
+fn handler() -> WebSocketHandler {
+    WebSocketHandler::new().protocols(["chat.v2", "chat.v1"])
+}
+
+fn server() -> (ServerHandle, Reports) {
+    let reports = Reports::unbounded();
+    (start(handler(), reports.clone()), reports)
+}
+
+fn report(reports: &Reports) -> String {
+    reports
+        .get_timeout(Duration::from_secs(10))
+        .expect("the app reports")
+}
+
+#[test]
+fn echo_text_binary_and_empty_messages() {
+    let (server, reports) = server();
+    let mut client = connect(server.local_addr(), "/echo");
+    let messages = [
+        tungstenite::Message::text("héllo"),
+        tungstenite::Message::binary(vec![0u8, 1, 2, 255]),
+        tungstenite::Message::text(""),
+        tungstenite::Message::binary(Vec::<u8>::new()),
+        tungstenite::Message::text("x".repeat(100_000)),
+    ];
+    for message in messages {
+        client.send(message.clone()).unwrap();
+        assert_eq!(client.read().unwrap(), message);
+    }
+    client.close(None).unwrap();
+    while client.read().is_ok() {}
+    assert_eq!(report(&reports), "echo ended: Ok(()), closed true");
+}
+
+#[test]
+fn send_accepts_text_and_bytes_of_every_kind() {
+    let (server, _) = server();
+    let mut client = connect(server.local_addr(), "/types");
+    let got: Vec<_> = (0..5).map(|_| client.read().unwrap()).collect();
+    assert_eq!(
+        got,
+        vec![
+            tungstenite::Message::text("str"),
+            tungstenite::Message::text("String"),
+            tungstenite::Message::binary(vec![1, 2]),
+            tungstenite::Message::binary(vec![3]),
+            tungstenite::Message::text(""),
+        ]
+    );
+}
+
+#[test]
+fn handshake_details_and_subprotocol_choice() {
+    let (server, _) = server();
+    let addr = server.local_addr();
+    let (mut client, response) = connect_with(
+        addr,
+        "/info",
+        &[
+            ("Origin", "http://example.test"),
+            ("Sec-WebSocket-Protocol", "chat.v3, chat.v1, chat.v2"),
+        ],
+    )
+    .unwrap();
+    // The first protocol the client offered that the server speaks.
+    assert_eq!(
+        response.headers().get("sec-websocket-protocol").unwrap(),
+        "chat.v1"
+    );
+    let text = client.read().unwrap().into_text().unwrap();
+    assert_eq!(
+        text.as_str(),
+        "/info Some(\"http://example.test\") Some(\"chat.v1\") 127.0.0.1"
+    );
+
+    // No common protocol: none is echoed (tungstenite's client refuses that,
+    // so ask by hand).
+    let reply = raw_request(
+        addr,
+        "GET /info HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+         Sec-WebSocket-Protocol: other\r\n\r\n",
+    );
+    assert_eq!(reply.status, 101);
+    assert_eq!(reply.header("sec-websocket-protocol"), None);
+}
+
+fn raw_request(addr: std::net::SocketAddr, raw: &str) -> support::Reply {
+    let mut client = support::Client::connect(addr);
+    client.request(raw)
+}
+
+#[test]
+fn malformed_handshakes_are_refused() {
+    let (server, _) = server();
+    let addr = server.local_addr();
+    let good = "Host: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
+    let cases = [
+        (format!("GET /echo HTTP/1.1\r\n{good}\r\n"), 426),
+        (format!("GET /echo HTTP/1.1\r\n{good}Sec-WebSocket-Version: 8\r\n\r\n"), 426),
+        (format!("POST /echo HTTP/1.1\r\n{good}Sec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"), 400),
+        (format!("GET /echo HTTP/1.0\r\n{good}Sec-WebSocket-Version: 13\r\n\r\n"), 400),
+        (
+            "GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: keep-alive\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                .to_string(),
+            400,
+        ),
+        (
+            "GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: c2hvcnQ=\r\nSec-WebSocket-Version: 13\r\n\r\n"
+                .to_string(),
+            400,
+        ),
+        (
+            "GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
+                .to_string(),
+            400,
+        ),
+    ];
+    for (raw, status) in cases {
+        let reply = raw_request(addr, &raw);
+        assert_eq!(reply.status, status, "{raw}");
+        if status == 426 {
+            assert_eq!(reply.header("sec-websocket-version"), Some("13"));
+        }
+    }
+}
+
+#[test]
+fn an_app_that_does_not_take_the_socket_answers_normally() {
+    let (server, _) = server();
+    match connect_with(server.local_addr(), "/refuse", &[]) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404),
+        other => panic!("expected a 404, got {other:?}"),
+    }
+}
+
+#[test]
+fn without_the_websocket_handler_an_upgrade_is_a_plain_request() {
+    let reports = Reports::unbounded();
+    let server = WsgiServer::bind("127.0.0.1:0")
+        .unwrap()
+        .start(move |req: &mut Request| app(req, &reports))
+        .unwrap();
+    let reply = raw_request(
+        server.local_addr(),
+        "GET /echo HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert_eq!(
+        (reply.status, reply.text().as_str()),
+        (200, "plain request to /echo")
+    );
+}
+
+#[test]
+fn the_origin_check_refuses_with_403() {
+    let reports = Reports::unbounded();
+    let handler =
+        WebSocketHandler::new().check_origin(|origin| origin == Some("https://good.test"));
+    let server = start(handler, reports);
+    let addr = server.local_addr();
+    assert!(connect_with(addr, "/echo", &[("Origin", "https://good.test")]).is_ok());
+    match connect_with(addr, "/echo", &[("Origin", "https://evil.test")]) {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 403),
+        other => panic!("expected a 403, got {other:?}"),
+    }
+}
+
+#[test]
+fn fifty_senders_and_a_blocked_receiver_share_one_socket() {
+    let (server, reports) = server();
+    let mut client = connect(server.local_addr(), "/duplex");
+    let mut next: HashMap<usize, usize> = HashMap::new();
+    for _ in 0..50 * 40 {
+        let text = client.read().unwrap().into_text().unwrap();
+        // Every message is whole: ten copies of one "sender S message M ".
+        let unit = &text[.."sender 00 message 00 ".len()];
+        assert_eq!(text.as_str(), unit.repeat(10), "a message arrived intact");
+        let sender: usize = unit[7..9].parse().unwrap();
+        let number: usize = unit[18..20].parse().unwrap();
+        let expected = next.entry(sender).or_insert(0);
+        assert_eq!(number, *expected, "each sender's messages in order");
+        *expected += 1;
+    }
+    assert_eq!(next.len(), 50);
+    // The receiver was blocked all along and still gets the client's message.
+    client.send(tungstenite::Message::text("done")).unwrap();
+    assert_eq!(report(&reports), "receiver got Ok(Some(Text(\"done\")))");
+    assert_eq!(
+        client.read().unwrap(),
+        tungstenite::Message::text("all sent")
+    );
+}
+
+#[test]
+fn pings_are_answered_while_the_app_only_sends() {
+    let (server, _) = server();
+    let mut client = connect(server.local_addr(), "/stream");
+    assert!(client.read().unwrap().is_text());
+    client
+        .send(tungstenite::Message::Ping(b"are you there".to_vec().into()))
+        .unwrap();
+    let t = Instant::now();
+    loop {
+        match client.read().unwrap() {
+            tungstenite::Message::Pong(payload) => {
+                assert_eq!(&payload[..], b"are you there");
+                break;
+            }
+            tungstenite::Message::Text(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(t.elapsed() < Duration::from_secs(5), "no pong in time");
+    }
+}
+
+#[test]
+fn a_peer_close_ends_receive_with_none() {
+    let (server, reports) = server();
+    let mut client = connect(server.local_addr(), "/wait");
+    client
+        .close(Some(CloseFrame {
+            code: CloseCode::Away,
+            reason: "leaving".into(),
+        }))
+        .unwrap();
+    // The server answers the close, echoing the code.
+    loop {
+        match client.read() {
+            Ok(tungstenite::Message::Close(Some(frame))) => {
+                assert_eq!(frame.code, CloseCode::Away);
+                break;
+            }
+            Ok(_) => {}
+            Err(e) => panic!("no close reply: {e}"),
+        }
+    }
+    assert_eq!(report(&reports), "Ok(None)");
+}
+
+#[test]
+fn close_runs_the_closing_handshake() {
+    let (server, reports) = server();
+    let mut client = connect(server.local_addr(), "/close");
+    match client.read().unwrap() {
+        tungstenite::Message::Close(Some(frame)) => {
+            assert_eq!(u16::from(frame.code), 4000);
+            assert_eq!(frame.reason.as_str(), "done here");
+        }
+        other => panic!("expected a close, got {other:?}"),
+    }
+    // tungstenite replies to the close; the server then reports.
+    while client.read().is_ok() {}
+    assert_eq!(report(&reports), "close: Ok(()), then Ok(None)");
+}
+
+fn close_code_after(path: &str) -> u16 {
+    let (server, _) = server();
+    let mut raw = Raw::connect(server.local_addr(), path);
+    let code = raw.read_close_code();
+    // Answer like a well-behaved client; the server then closes the TCP
+    // connection at once instead of after its close timeout.
+    raw.send_frame(0x88, &code.to_be_bytes(), true);
+    let t = Instant::now();
+    assert!(raw.is_closed());
+    assert!(t.elapsed() < Duration::from_secs(2));
+    code
+}
+
+#[test]
+fn returning_from_the_app_closes_with_1000_and_a_panic_with_1011() {
+    assert_eq!(close_code_after("/return"), 1000);
+    assert_eq!(close_code_after("/panic"), 1011);
+}
+
+#[test]
+fn server_stop_closes_open_sockets_with_1001() {
+    let (server, reports) = server();
+    let mut client = connect(server.local_addr(), "/echo");
+    client.send(tungstenite::Message::text("hi")).unwrap();
+    assert_eq!(client.read().unwrap(), tungstenite::Message::text("hi"));
+    let stopper = std::thread::spawn(move || server.stop(Duration::from_secs(5)));
+    match client.read().unwrap() {
+        tungstenite::Message::Close(Some(frame)) => assert_eq!(frame.code, CloseCode::Away),
+        other => panic!("expected a close, got {other:?}"),
+    }
+    while client.read().is_ok() {}
+    assert!(stopper.join().unwrap(), "the stop was graceful");
+    assert_eq!(report(&reports), "echo ended: Ok(()), closed true");
+}
+
+/// Sends raw frames to the echo app; gives the close code it answered.
+fn violation(frames: &[Vec<u8>]) -> (u16, String) {
+    let (server, reports) = server();
+    let mut raw = Raw::connect(server.local_addr(), "/echo");
+    for frame in frames {
+        raw.stream.write_all(frame).unwrap();
+    }
+    let code = raw.read_close_code();
+    (code, report(&reports))
+}
+
+#[test]
+fn protocol_violations_get_their_close_codes() {
+    let (code, report) = violation(&[ws::frame(0x81, b"unmasked", false)]);
+    assert_eq!(code, 1002);
+    assert!(report.contains("Protocol"), "{report}");
+
+    let (code, report) = violation(&[ws::frame(0x81, &[0x68, 0xff, 0x69], true)]);
+    assert_eq!(code, 1007);
+    assert!(report.contains("InvalidUtf8"), "{report}");
+
+    let (code, _) = violation(&[ws::frame(0x80, b"continuation first", true)]);
+    assert_eq!(code, 1002);
+    let (code, _) = violation(&[ws::frame(0xC1, b"rsv1", true)]);
+    assert_eq!(code, 1002);
+}
+
+#[test]
+fn fragments_are_reassembled_with_control_frames_between() {
+    let (server, _) = server();
+    let mut raw = Raw::connect(server.local_addr(), "/echo");
+    raw.send_frame(0x01, b"Hello, ", true);
+    raw.send_frame(0x89, b"ping in between", true);
+    raw.send_frame(0x00, b"fragmented ", true);
+    raw.send_frame(0x80, b"world", true);
+    let (first, payload) = raw.read_frame().unwrap();
+    assert_eq!((first, payload.as_slice()), (0x8A, &b"ping in between"[..]));
+    let (first, payload) = raw.read_frame().unwrap();
+    assert_eq!(
+        (first, payload.as_slice()),
+        (0x81, &b"Hello, fragmented world"[..])
+    );
+}
+
+#[test]
+fn message_and_frame_limits_at_n_and_n_plus_one() {
+    let reports = Reports::unbounded();
+    let config = WebSocketConfig {
+        max_message_size: 1000,
+        max_frame_size: 600,
+        ..WebSocketConfig::default()
+    };
+    let server = start(WebSocketHandler::new().config(config), reports);
+    let addr = server.local_addr();
+
+    let mut raw = Raw::connect(addr, "/echo");
+    raw.send_frame(0x82, &[7; 600], true);
+    assert_eq!(raw.read_frame().unwrap().1.len(), 600);
+    raw.send_frame(0x82, &[7; 601], true);
+    assert_eq!(raw.read_close_code(), 1009);
+
+    let mut raw = Raw::connect(addr, "/echo");
+    raw.send_frame(0x02, &[1; 500], true);
+    raw.send_frame(0x80, &[2; 500], true);
+    assert_eq!(raw.read_frame().unwrap().1.len(), 1000);
+    raw.send_frame(0x02, &[1; 500], true);
+    raw.send_frame(0x80, &[2; 501], true);
+    assert_eq!(raw.read_close_code(), 1009);
+}
+
+#[test]
+fn the_heartbeat_closes_a_silent_peer() {
+    let reports = Reports::unbounded();
+    let config = WebSocketConfig {
+        ping_interval: Some(Duration::from_millis(50)),
+        dead_peer_timeout: Some(Duration::from_millis(300)),
+        ..WebSocketConfig::default()
+    };
+    let server = start(WebSocketHandler::new().config(config), reports.clone());
+    let mut raw = Raw::connect(server.local_addr(), "/wait");
+    let t = Instant::now();
+    // Pings arrive; this peer never answers them.
+    let (first, _) = raw.read_frame().unwrap();
+    assert_eq!(first, 0x89);
+    assert_eq!(raw.read_close_code(), 1001);
+    assert!(raw.is_closed());
+    assert_eq!(report(&reports), "Err(Timeout)");
+    assert!(t.elapsed() >= Duration::from_millis(250));
+}
+
+#[test]
+fn a_peer_that_answers_pings_stays_connected() {
+    let reports = Reports::unbounded();
+    let config = WebSocketConfig {
+        ping_interval: Some(Duration::from_millis(30)),
+        dead_peer_timeout: Some(Duration::from_millis(200)),
+        ..WebSocketConfig::default()
+    };
+    let server = start(WebSocketHandler::new().config(config), reports);
+    // tungstenite answers pings whenever it reads.
+    let mut client = connect(server.local_addr(), "/echo");
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_millis(600) {
+        client
+            .send(tungstenite::Message::text("still here"))
+            .unwrap();
+        loop {
+            match client.read().unwrap() {
+                tungstenite::Message::Text(_) => break,
+                tungstenite::Message::Ping(_) => continue,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_lost_connection_is_an_error_and_sending_after_close_fails() {
+    let reports = Reports::unbounded();
+    let server = WsgiServer::bind("127.0.0.1:0")
+        .unwrap()
+        .handler_class(WebSocketHandler::new())
+        .start({
+            let reports = reports.clone();
+            move |req: &mut Request| {
+                let ws = req.websocket().unwrap();
+                let first = ws.receive();
+                let second = ws.send("after");
+                reports.put(format!("{first:?} / {second:?}"));
+                Response::upgraded()
+            }
+        })
+        .unwrap();
+    let raw = Raw::connect(server.local_addr(), "/");
+    drop(raw);
+    assert_eq!(report(&reports), "Err(ConnectionLost) / Err(Closed)");
+}
