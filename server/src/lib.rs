@@ -39,14 +39,17 @@
 //! use greenws::{Request, Response, WebSocketHandler, WsgiServer, http::StatusCode};
 //!
 //! fn app(req: &mut Request) -> Response {
-//!     match (req.path(), req.websocket()) {
-//!         ("/echo", Some(ws)) => {
+//!     if req.path() != "/echo" {
+//!         return Response::new(StatusCode::NOT_FOUND);
+//!     }
+//!     match req.websocket() {
+//!         Some(ws) => {
 //!             while let Ok(Some(message)) = ws.receive() {
 //!                 let _ = ws.send(message);
 //!             }
 //!             Response::upgraded()
 //!         }
-//!         _ => Response::new(StatusCode::NOT_FOUND),
+//!         None => Response::new(StatusCode::UPGRADE_REQUIRED),
 //!     }
 //! }
 //!
