@@ -125,7 +125,10 @@ impl WsgiServer {
             stopping: AtomicBool::new(false),
             registry: Registry::default(),
             pool: Pool::new(self.max_connections.unwrap_or(usize::MAX >> 1)),
+            local_addr: self.local_addr,
+            acceptor: Mutex::new(None),
             stopped: green::Event::new(),
+            graceful: AtomicBool::new(false),
         });
         let acceptor = {
             let shared = shared.clone();
@@ -133,12 +136,9 @@ impl WsgiServer {
                 .name("greenws-acceptor")
                 .spawn(move || accept_loop(listener, shared))?
         };
+        *shared.acceptor.lock() = Some(acceptor);
         log::info!("serving on http://{}", self.local_addr);
-        Ok(ServerHandle {
-            local_addr: self.local_addr,
-            shared,
-            acceptor: Some(acceptor),
-        })
+        Ok(ServerHandle { shared })
     }
 }
 
@@ -162,7 +162,12 @@ pub(crate) struct Shared {
     stopping: AtomicBool,
     pub(crate) registry: Registry,
     pool: Pool,
+    local_addr: SocketAddr,
+    /// The accepting greenlet, until a stop takes it.
+    acceptor: Mutex<Option<Greenlet<()>>>,
     stopped: green::Event,
+    /// Whether the stop finished in time (valid once `stopped` is set).
+    graceful: AtomicBool,
 }
 
 impl Shared {
@@ -257,15 +262,13 @@ impl Drop for Registration<'_> {
 
 /// A running server: its address, and the way to stop it.
 pub struct ServerHandle {
-    local_addr: SocketAddr,
     shared: Arc<Shared>,
-    acceptor: Option<Greenlet<()>>,
 }
 
 impl ServerHandle {
     /// The address the server listens on, with the real port.
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.shared.local_addr
     }
 
     /// The number of open connections.
@@ -274,15 +277,15 @@ impl ServerHandle {
     }
 
     /// Stops gracefully: stops accepting (the port is released), lets
-    /// requests in flight finish and closes idle connections, then, after
-    /// `timeout`, kills what is still running. True if everything finished
-    /// within the timeout.
-    pub fn stop(mut self, timeout: Duration) -> bool {
-        self.stop_inner(timeout)
+    /// requests in flight finish, closes idle connections and WebSockets
+    /// (1001), then, after `timeout`, kills what is still running. True if
+    /// everything finished within the timeout.
+    pub fn stop(self, timeout: Duration) -> bool {
+        self.shared.stop(timeout)
     }
 
-    /// Blocks until the server is stopped (from another greenlet or thread
-    /// holding a [`Stopper`]).
+    /// Blocks until the server is stopped (by a [`Stopper`], from another
+    /// greenlet or thread).
     pub fn wait(&self) {
         self.shared.stopped.wait();
     }
@@ -294,36 +297,41 @@ impl ServerHandle {
             shared: self.shared.clone(),
         }
     }
-
-    fn stop_inner(&mut self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        if let Some(acceptor) = self.acceptor.take() {
-            acceptor.kill();
-            let _ = acceptor.join();
-        }
-        self.shared.registry.wake_idle();
-        let left = deadline.saturating_duration_since(Instant::now());
-        let graceful = self.shared.pool.join(Some(left));
-        if !graceful {
-            log::warn!(
-                "stop: {} connection(s) still busy after {timeout:?}; killing them",
-                self.shared.registry.len()
-            );
-            self.shared.pool.kill();
-            self.shared.pool.join(Some(Duration::from_secs(5)));
-        }
-        self.shared.stopped.set();
-        log::info!("stopped serving on http://{}", self.local_addr);
-        graceful
-    }
 }
 
 impl Drop for ServerHandle {
     fn drop(&mut self) {
-        if self.acceptor.is_some() {
-            self.stop_inner(Duration::from_secs(5));
+        self.shared.stop(Duration::from_secs(5));
+    }
+}
+
+impl Shared {
+    /// The graceful stop behind [`ServerHandle::stop`] and [`Stopper`]; a
+    /// second call waits for the first one's result.
+    fn stop(&self, timeout: Duration) -> bool {
+        let Some(acceptor) = self.acceptor.lock().take() else {
+            self.stopped.wait();
+            return self.graceful.load(Ordering::SeqCst);
+        };
+        let deadline = Instant::now() + timeout;
+        self.stopping.store(true, Ordering::SeqCst);
+        acceptor.kill();
+        let _ = acceptor.join();
+        self.registry.wake_idle();
+        let left = deadline.saturating_duration_since(Instant::now());
+        let graceful = self.pool.join(Some(left));
+        if !graceful {
+            log::warn!(
+                "stop: {} connection(s) still busy after {timeout:?}; killing them",
+                self.registry.len()
+            );
+            self.pool.kill();
+            self.pool.join(Some(Duration::from_secs(5)));
         }
+        self.graceful.store(graceful, Ordering::SeqCst);
+        self.stopped.set();
+        log::info!("stopped serving on http://{}", self.local_addr);
+        graceful
     }
 }
 
@@ -334,20 +342,12 @@ pub struct Stopper {
 }
 
 impl Stopper {
-    /// Starts a graceful stop without waiting for it: the server stops
-    /// accepting and the handle's [`wait`](ServerHandle::wait) returns once
-    /// connections are done (or after `timeout`, when they are killed).
+    /// Starts a graceful stop (see [`ServerHandle::stop`]) without waiting
+    /// for it; the handle's [`wait`](ServerHandle::wait) returns once it is
+    /// done.
     pub fn stop(&self, timeout: Duration) {
         let shared = self.shared.clone();
-        green::spawn(move || {
-            shared.stopping.store(true, Ordering::SeqCst);
-            shared.registry.wake_idle();
-            if !shared.pool.join(Some(timeout)) {
-                shared.pool.kill();
-                shared.pool.join(Some(Duration::from_secs(5)));
-            }
-            shared.stopped.set();
-        });
+        green::spawn(move || shared.stop(timeout));
     }
 }
 

@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 /// Where to listen.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct Listen {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1")]

@@ -1,0 +1,104 @@
+//! The plot demo's routes, over real sockets.
+
+mod support;
+#[path = "support/ws.rs"]
+mod ws;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+
+struct Demo {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_demo(args: &[&str]) -> Demo {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_plot-demo"))
+        .args(["--no-browser", "--port", "0"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let addr = first
+        .trim()
+        .strip_prefix("Serving on http://")
+        .expect("the first line announces the address")
+        .parse()
+        .unwrap();
+    Demo { child, addr }
+}
+
+#[test]
+fn pages_text_and_404() {
+    let demo = start_demo(&[]);
+    let mut c = support::Client::connect(demo.addr);
+    let test = c.request(support::get("/test"));
+    assert_eq!(
+        (test.status, test.text().as_str()),
+        (200, "Yes this is a test!")
+    );
+    assert_eq!(test.header("content-type"), Some("text/plain"));
+    for page in ["/", "/test.html"] {
+        let r = c.request(support::get(page));
+        assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
+        assert!(r.text().contains("Start Plot"));
+        assert!(r.text().contains("does not support Web") || r.text().contains("/plot.js"));
+    }
+    let script = c.request(support::get("/plot.js"));
+    assert!(script
+        .text()
+        .contains("This browser does not support Web Sockets"));
+    assert_eq!(c.request(support::get("/elsewhere")).status, 404);
+    assert_eq!(c.request(support::get("/data")).status, 426);
+}
+
+#[test]
+fn data_streams_the_points_then_closes_normally() {
+    let demo = start_demo(&["--interval-ms", "1", "--points", "25"]);
+    let mut client = ws::connect(demo.addr, "/data");
+    client.send(tungstenite::Message::text("hi")).unwrap();
+    let mut points = Vec::new();
+    loop {
+        match client.read().unwrap() {
+            tungstenite::Message::Text(line) => {
+                client.send(tungstenite::Message::text("")).unwrap();
+                let fields: Vec<&str> = line.trim_end_matches('\n').split(' ').collect();
+                assert!(line.ends_with('\n'));
+                assert_eq!(fields[0], "0");
+                assert_eq!(fields[1].parse::<usize>().unwrap(), points.len());
+                let r: f64 = fields[2].parse().unwrap();
+                assert!((0.0..1.0).contains(&r));
+                points.push(r);
+            }
+            tungstenite::Message::Close(frame) => {
+                assert_eq!(u16::from(frame.unwrap().code), 1000);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(points.len(), 25);
+}
+
+#[test]
+fn echo_echoes() {
+    let demo = start_demo(&[]);
+    let mut client = ws::connect(demo.addr, "/echo");
+    for text in ["one", "two", ""] {
+        client.send(tungstenite::Message::text(text)).unwrap();
+        assert_eq!(client.read().unwrap(), tungstenite::Message::text(text));
+    }
+}
