@@ -110,6 +110,7 @@ mod launch;
 pub mod net;
 mod pool;
 mod queue;
+pub mod sync;
 mod timeout;
 mod timer;
 mod wait;
@@ -120,12 +121,7 @@ pub use event::{AsyncResult, Event};
 pub use greenlet::{
     in_coroutine, join_all, sleep, spawn, spawn_later, yield_now, Builder, Greenlet,
 };
+pub use launch::{stack_depth, trim_stack};
 pub use pool::{Group, Pool, PoolSlot, Semaphore, SemaphorePermit};
 pub use queue::Queue;
 pub use timeout::with_timeout;
-
-/// Coroutine-aware locks (may's): waiting for them suspends only the calling
-/// greenlet, so they may be held across blocking calls.
-pub mod sync {
-    pub use may::sync::{Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
-}

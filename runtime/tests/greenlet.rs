@@ -210,7 +210,7 @@ fn many_greenlets_share_a_counter_through_a_green_mutex() {
             let (counter, finished) = (counter.clone(), finished.clone());
             green::spawn(move || {
                 for _ in 0..10 {
-                    let mut n = counter.lock().unwrap();
+                    let mut n = counter.lock();
                     // Held across a blocking point: fine for the green mutex.
                     green::yield_now();
                     *n += 1;
@@ -220,7 +220,7 @@ fn many_greenlets_share_a_counter_through_a_green_mutex() {
         })
         .collect();
     assert_eq!(green::join_all(&greenlets, None).len(), 200);
-    assert_eq!(*counter.lock().unwrap(), 2000);
+    assert_eq!(*counter.lock(), 2000);
     assert_eq!(finished.load(Ordering::SeqCst), 200);
 }
 
@@ -251,4 +251,44 @@ fn finished_coroutines_are_reused_without_carrying_anything_over() {
     for (i, g) in later.into_iter().enumerate() {
         assert_eq!(g.join(), Ok(i as u64));
     }
+}
+
+#[test]
+fn trim_stack_releases_deep_pages_and_the_greenlet_goes_on() {
+    fn resident(addr: usize) -> bool {
+        let page = addr / 4096 * 4096;
+        let mut vec = [0u8; 1];
+        // Safety: mincore only reports on the page; it is inside our stack.
+        let rc = unsafe { libc::mincore(page as *mut libc::c_void, 4096, vec.as_mut_ptr()) };
+        rc == 0 && vec[0] & 1 == 1
+    }
+    /// Recurses `n` frames of 1 KiB each; gives the deepest frame's address
+    /// and a checksum that proves the frames held their data.
+    fn deep(n: u32) -> (usize, u64) {
+        let mut pad = [n as u8; 1024];
+        std::hint::black_box(&mut pad);
+        if n == 0 {
+            return (pad.as_ptr() as usize, pad[0] as u64);
+        }
+        let (addr, sum) = deep(n - 1);
+        (addr, sum + pad[1023] as u64)
+    }
+    let g = green::spawn(|| {
+        assert_eq!(green::stack_depth().map(|d| d < 4096), Some(true));
+        let (deepest, sum) = deep(40);
+        assert!(resident(deepest), "the deep page was touched");
+        green::trim_stack();
+        let released = !resident(deepest);
+        // The greenlet keeps working, and can go deep again.
+        green::sleep(Duration::from_millis(1));
+        let (_, again) = deep(40);
+        (released, sum, again)
+    });
+    let (released, sum, again) = g.join().unwrap();
+    assert!(released, "trim_stack gave the deep pages back");
+    assert_eq!(sum, again);
+    assert_eq!(sum, (1..=40).sum::<u64>());
+    // Outside a coroutine both are harmless no-ops.
+    green::trim_stack();
+    assert_eq!(green::stack_depth(), None);
 }

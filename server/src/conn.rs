@@ -32,6 +32,7 @@ const COALESCE_LIMIT: usize = 16 * 1024;
 const LINGER: Duration = Duration::from_secs(2);
 
 /// Serves one accepted connection until it closes.
+#[inline(never)]
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let registration = shared.registry.register(stream.as_raw_fd());
     let io = ConnIo::new(
@@ -64,7 +65,7 @@ struct Connection<'s> {
 
 /// What waiting for the next request gave.
 enum Next {
-    Request(RequestHead),
+    Request(Box<RequestHead>),
     /// The client closed, went quiet between requests, or the server stops.
     Close,
     /// The head was refused (or timed out); answer and close.
@@ -82,6 +83,7 @@ struct Sent {
 impl Connection<'_> {
     /// Runs requests until the connection should close; true if the client
     /// may still be sending (close with a linger).
+    #[inline(never)]
     fn run(&mut self) -> bool {
         loop {
             if self.io.buffered().is_empty() {
@@ -95,18 +97,14 @@ impl Connection<'_> {
                 Next::Request(head) => head,
                 Next::Close => return false,
                 Next::Refuse(e) => {
-                    let line = self.first_line();
-                    let response = Response::error(e.status(), e.message());
-                    self.refuse(response, &line);
+                    self.refuse(e.status(), &e.message());
                     return true;
                 }
                 Next::Timeout => {
-                    let line = self.first_line();
-                    let response = Response::error(
+                    self.refuse(
                         StatusCode::REQUEST_TIMEOUT,
                         "Request Timeout: the request head did not arrive in time",
                     );
-                    self.refuse(response, &line);
                     return false;
                 }
             };
@@ -120,7 +118,8 @@ impl Connection<'_> {
 
     /// Handles one request; `Some(keep_alive)`, or `None` when the
     /// connection is gone (taken over, or broken).
-    fn handle(&mut self, head: RequestHead) -> Option<bool> {
+    #[inline(never)]
+    fn handle(&mut self, head: Box<RequestHead>) -> Option<bool> {
         let started = Instant::now();
         let shared = self.shared;
         let client_keep_alive = head.keep_alive;
@@ -128,69 +127,13 @@ impl Connection<'_> {
         let is_head = head.method == Method::HEAD;
         let mut req = Request::new(head, self.peer, shared.scheme, &mut self.io, &shared.limits);
 
-        let mut panicked = false;
-        let response = match shared.handler.prepare(&mut req) {
-            Some(response) => response,
-            None => match catch_unwind(AssertUnwindSafe(|| shared.app.call(&mut req))) {
-                Ok(response) => response,
-                Err(payload) => {
-                    log::error!(
-                        "app panicked on \"{}\" from {}: {}",
-                        req.request_line(),
-                        self.peer,
-                        panic_message(&*payload)
-                    );
-                    panicked = true;
-                    Response::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
-                        .with_header("connection", "close")
-                }
-            },
-        };
+        let (response, panicked) = respond(shared, self.peer, &mut req);
         if req.io().is_taken() {
-            // A WebSocket took the connection: whatever the app returned,
-            // nothing more is sent over HTTP. Close a socket left open.
-            if let Some(ws) = req.io().upgraded() {
-                ws.close_after_app(panicked);
-            }
-            if access_log_enabled() {
-                let sent = Sent {
-                    status: StatusCode::SWITCHING_PROTOCOLS,
-                    body_bytes: 0,
-                    keep_alive: false,
-                };
-                access_log(self.peer, &req.request_line(), &sent, started);
-            }
+            end_upgraded(self.peer, &mut req, panicked, started);
             return None;
         }
-        if response.is_upgraded() {
-            log::error!(
-                "{}: the app returned Response::upgraded() for \"{}\" without taking the WebSocket",
-                self.peer,
-                req.request_line()
-            );
-            return None;
-        }
-        let response = match req.body_error() {
-            None => response,
-            Some(error) => body_error_response(error, shared.limits.max_body),
-        };
-
-        let mut keep_alive = client_keep_alive
-            && req.body_error().is_none()
-            && !wants_close(&response)
-            && !shared.stopping();
-        let mut client_may_send = false;
-        if !req.body_finished() {
-            if req.continue_pending() {
-                // The client holds the body back until told to continue;
-                // we never did, so the connection cannot be reused.
-                keep_alive = false;
-            } else if !(keep_alive && req.drain_body(DRAIN_LIMIT)) {
-                keep_alive = false;
-                client_may_send = req.body_error().is_none();
-            }
-        }
-        let request_line = access_log_enabled().then(|| req.request_line());
+        let (response, keep_alive, client_may_send, request_line) =
+            settle(shared, self.peer, &mut req, response, client_keep_alive)?;
         drop(req);
 
         let sent = self.send(response, version, is_head, keep_alive)?;
@@ -204,6 +147,7 @@ impl Connection<'_> {
     }
 
     /// Waits for and parses the next request head.
+    #[inline(never)]
     fn next_request(&mut self) -> Next {
         let limits = &self.shared.limits;
         let head_limits = limits.head();
@@ -230,7 +174,7 @@ impl Connection<'_> {
                     match parse_head(buffered, &head_limits) {
                         Ok(Some((head, used))) => {
                             self.io.consume(used);
-                            return Next::Request(head);
+                            return Next::Request(Box::new(head));
                         }
                         Ok(None) => {}
                         Err(e) => return Next::Refuse(e),
@@ -252,6 +196,7 @@ impl Connection<'_> {
     }
 
     /// Writes a response; `None` if the connection broke.
+    #[inline(never)]
     fn send(
         &mut self,
         response: Response,
@@ -361,6 +306,7 @@ impl Connection<'_> {
 
     /// Sends a streamed body after the head in `self.out`; gives the bytes
     /// sent and whether the body ended as its framing promised.
+    #[inline(never)]
     fn stream_body(
         &mut self,
         mut chunks: Box<dyn Iterator<Item = Vec<u8>> + Send>,
@@ -447,10 +393,14 @@ impl Connection<'_> {
         }
     }
 
-    /// Answers a refused request and logs it.
-    fn refuse(&mut self, response: Response, line: &str) {
+    /// Answers a refused request (and logs it); kept out of line, like the
+    /// other rare paths, so the frames an idle connection keeps stay small.
+    #[inline(never)]
+    fn refuse(&mut self, status: StatusCode, message: &str) {
         let started = Instant::now();
-        let response = response.with_header("connection", "close");
+        let line = self.first_line();
+        let line = line.as_str();
+        let response = Response::error(status, message).with_header("connection", "close");
         if let Some(sent) = self.send(response, Version::HTTP_11, false, false) {
             if access_log_enabled() {
                 access_log(self.peer, line, &sent, started);
@@ -471,10 +421,11 @@ impl Connection<'_> {
 
     /// Closes after a response the client may not have finished sending
     /// its request for: stop writing, then read and discard for a moment.
+    #[inline(never)]
     fn linger_close(&mut self) {
         let _ = self.io.stream().shutdown(Shutdown::Write);
         let deadline = Instant::now() + LINGER;
-        let mut scratch = [0u8; 4096];
+        let mut scratch = vec![0u8; 4096];
         let mut discarded = 0usize;
         while discarded < 16 * 1024 * 1024 {
             match self.io.read_into(&mut scratch, deadline) {
@@ -485,12 +436,102 @@ impl Connection<'_> {
     }
 }
 
+/// What to send after the app: refuses a body the server could not take,
+/// decides keep-alive, drains an unread body. `None` if the app returned
+/// `Response::upgraded()` without taking a WebSocket (a bug: close).
+#[inline(never)]
+fn settle(
+    shared: &Shared,
+    peer: SocketAddr,
+    req: &mut Request<'_>,
+    response: Response,
+    client_keep_alive: bool,
+) -> Option<(Response, bool, bool, Option<String>)> {
+    if response.is_upgraded() {
+        log::error!(
+            "{peer}: the app returned Response::upgraded() for \"{}\" without taking the WebSocket",
+            req.request_line()
+        );
+        return None;
+    }
+    let response = match req.body_error() {
+        None => response,
+        Some(error) => body_error_response(error, shared.limits.max_body),
+    };
+    let mut keep_alive = client_keep_alive
+        && req.body_error().is_none()
+        && !wants_close(&response)
+        && !shared.stopping();
+    let mut client_may_send = false;
+    if !req.body_finished() {
+        if req.continue_pending() {
+            // The client holds the body back until told to continue; we
+            // never did, so the connection cannot be reused.
+            keep_alive = false;
+        } else if !(keep_alive && req.drain_body(DRAIN_LIMIT)) {
+            keep_alive = false;
+            client_may_send = req.body_error().is_none();
+        }
+    }
+    let request_line = access_log_enabled().then(|| req.request_line());
+    Some((response, keep_alive, client_may_send, request_line))
+}
+
+/// The handler class, then the app; a panic becomes a 500. Out of line
+/// and small: a WebSocket app runs its whole session inside this call,
+/// and the stack frames below it stay resident for as long.
+#[inline(never)]
+fn respond(shared: &Shared, peer: SocketAddr, req: &mut Request<'_>) -> (Response, bool) {
+    if let Some(response) = shared.handler.prepare(req) {
+        return (response, false);
+    }
+    match catch_unwind(AssertUnwindSafe(|| shared.app.call(req))) {
+        Ok(response) => (response, false),
+        Err(payload) => (app_panicked(peer, req, payload), true),
+    }
+}
+
+/// Logs an app's panic; the 500 to answer with.
+#[inline(never)]
+fn app_panicked(
+    peer: SocketAddr,
+    req: &Request<'_>,
+    payload: Box<dyn std::any::Any + Send>,
+) -> Response {
+    log::error!(
+        "app panicked on \"{}\" from {}: {}",
+        req.request_line(),
+        peer,
+        panic_message(&*payload)
+    );
+    Response::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+        .with_header("connection", "close")
+}
+
+/// A WebSocket took the connection: whatever the app returned, nothing
+/// more is sent over HTTP. Closes a socket the app left open.
+#[inline(never)]
+fn end_upgraded(peer: SocketAddr, req: &mut Request<'_>, panicked: bool, started: Instant) {
+    if let Some(ws) = req.io().upgraded() {
+        ws.close_after_app(panicked);
+    }
+    if access_log_enabled() {
+        let sent = Sent {
+            status: StatusCode::SWITCHING_PROTOCOLS,
+            body_bytes: 0,
+            keep_alive: false,
+        };
+        access_log(peer, &req.request_line(), &sent, started);
+    }
+}
+
 /// True if the app asked to close the connection after its response.
 fn wants_close(response: &Response) -> bool {
     connection_tokens(response.headers()).any(|t| t.eq_ignore_ascii_case("close"))
 }
 
 /// The answer to a body the server refused while the app read it.
+#[inline(never)]
 fn body_error_response(error: BodyError, limit: u64) -> Response {
     let (status, message): (StatusCode, Cow<'static, str>) = match error {
         BodyError::TooLarge => (
@@ -523,6 +564,7 @@ fn access_log_enabled() -> bool {
 
 /// Logs one request in pywsgi's format:
 /// `IP - - [date] "REQUEST LINE" status bytes duration`.
+#[inline(never)]
 fn access_log(peer: SocketAddr, request_line: &str, sent: &Sent, started: Instant) {
     log::info!(
         target: "greenws::access",

@@ -17,7 +17,7 @@ use crate::Error;
 /// [`read_body`](Self::read_body)); a client that sent
 /// `Expect: 100-continue` gets its `100 Continue` at that first read.
 pub struct Request<'c> {
-    head: RequestHead,
+    head: Box<RequestHead>,
     peer_addr: SocketAddr,
     scheme: &'static str,
     body: BodyState,
@@ -55,7 +55,7 @@ pub(crate) enum BodyError {
 
 impl<'c> Request<'c> {
     pub(crate) fn new(
-        head: RequestHead,
+        head: Box<RequestHead>,
         peer_addr: SocketAddr,
         scheme: &'static str,
         io: &'c mut ConnIo,
@@ -181,8 +181,9 @@ impl<'c> Request<'c> {
 
     /// Reads and discards what is left of the body, up to `limit` bytes;
     /// true if the body ended within that.
+    #[inline(never)]
     pub(crate) fn drain_body(&mut self, limit: u64) -> bool {
-        let mut scratch = [0u8; 4096];
+        let mut scratch = vec![0u8; 4096];
         let mut drained = 0u64;
         loop {
             if self.body_finished() {

@@ -159,7 +159,7 @@ fn parse_wrk_time(text: &str) -> f64 {
 
 fn http(options: &Options) {
     let contenders = [
-        ("greenws", "greenws-hello"),
+        ("greenws", "greenws-server"),
         ("hyper", "hyper-hello"),
         ("may_minihttp", "minihttp-hello"),
     ];

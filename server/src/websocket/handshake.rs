@@ -119,6 +119,7 @@ impl WebSocketHandler {
 }
 
 impl Handler for WebSocketHandler {
+    #[inline(never)]
     fn prepare(&self, request: &mut Request<'_>) -> Option<Response> {
         let headers = request.headers();
         let wants_websocket = headers
@@ -240,6 +241,7 @@ impl Request<'_> {
         self.upgrade.is_some()
     }
 
+    #[inline(never)]
     fn accept_websocket(&mut self, offer: Offer, protocol: Option<String>) -> Option<WebSocket> {
         let mut head = String::with_capacity(160);
         head.push_str("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ");

@@ -20,6 +20,9 @@ use crate::Error;
 
 /// Bytes of a frame copied together with its header into one write.
 const COALESCE_LIMIT: usize = 16 * 1024;
+/// A wait that lasted this long marks the connection as idle-prone: its
+/// next wait releases unused stack first.
+const IDLE_TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
 /// Messages that reads done on the way out of `send` may hold for a later
 /// `receive`; beyond that the peer's input is left in the socket.
 const MAX_PENDING: usize = 16;
@@ -66,6 +69,9 @@ pub(crate) struct Inner {
 
 struct Reader {
     decoder: Decoder,
+    /// When the last wait for the peer began; a wait after a long one (or
+    /// the first) gives the greenlet's unused stack back first.
+    idle_since: Option<Instant>,
     /// Messages taken in while sending, for the next `receive`.
     pending: VecDeque<Message>,
     last_seen: Instant,
@@ -145,6 +151,7 @@ impl WebSocket {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 io,
                 reader: green::sync::Mutex::new(Reader {
+                    idle_since: None,
                     decoder: Decoder::new(config.max_frame_size, config.max_message_size, leftover),
                     pending: VecDeque::new(),
                     last_seen: now,
@@ -207,7 +214,7 @@ impl WebSocket {
     /// without a Close, or (with a heartbeat configured) when the peer went
     /// silent. Pings are answered on the way.
     pub fn receive(&self) -> Result<Option<Message>, Error> {
-        let mut reader = lock(&self.inner.reader);
+        let mut reader = self.inner.reader.lock();
         loop {
             if let Some(message) = reader.pending.pop_front() {
                 return Ok(Some(message));
@@ -253,7 +260,7 @@ impl WebSocket {
     /// [`PreparedMessage`]).
     pub fn send_prepared(&self, message: &PreparedMessage) -> Result<(), Error> {
         {
-            let _writing = lock(&self.inner.writer);
+            let _writing = self.inner.writer.lock();
             if self.inner.status.lock().close_sent || self.closed() {
                 return Err(Error::Closed);
             }
@@ -293,7 +300,7 @@ impl WebSocket {
         self.send_close(code, reason);
         let deadline = Instant::now() + self.inner.config.close_timeout;
         match self.inner.reader.try_lock() {
-            Ok(mut reader) => {
+            Some(mut reader) => {
                 // We are the reader: read until the peer's Close.
                 while !self.closed() {
                     match self.read_step(&mut reader, true, Some(deadline)) {
@@ -305,7 +312,7 @@ impl WebSocket {
                     }
                 }
             }
-            Err(_) => {
+            None => {
                 // A greenlet in `receive` will meet the peer's Close.
                 self.inner
                     .closed
@@ -339,6 +346,14 @@ impl WebSocket {
             }
             if wait {
                 reader.decoder.release_memory();
+                // An idle WebSocket can wait for hours: let it hold as
+                // little memory as possible meanwhile (the first wait comes
+                // right after the handshake, the deepest the stack went).
+                let now = Instant::now();
+                if reader.idle_since.is_none_or(|t| now - t > IDLE_TRIM_AFTER) {
+                    green::trim_stack();
+                }
+                reader.idle_since = Some(now);
                 match self.inner.io.wait_readable(deadline) {
                     Ok(()) => {}
                     Err(e) if e.kind() == ErrorKind::TimedOut => return Step::TimedOut,
@@ -390,7 +405,7 @@ impl WebSocket {
         match reason {
             Some(reason) => self.send_close(reason.code, ""),
             None => {
-                let _writing = lock(&self.inner.writer);
+                let _writing = self.inner.writer.lock();
                 let first = !std::mem::replace(&mut self.inner.status.lock().close_sent, true);
                 if first {
                     let _ = self.write_frame(OpCode::Control(Control::Close), &[]);
@@ -451,7 +466,7 @@ impl WebSocket {
     fn send_close(&self, code: u16, reason: &str) {
         let mut payload = code.to_be_bytes().to_vec();
         payload.extend_from_slice(truncate_utf8(reason, 123).as_bytes());
-        let _writing = lock(&self.inner.writer);
+        let _writing = self.inner.writer.lock();
         let first = !std::mem::replace(&mut self.inner.status.lock().close_sent, true);
         if first {
             let _ = self.write_frame(OpCode::Control(Control::Close), &payload);
@@ -512,7 +527,7 @@ impl WebSocket {
         if !self.inner.io.readable_hint() {
             return;
         }
-        let Ok(mut reader) = self.inner.reader.try_lock() else {
+        let Some(mut reader) = self.inner.reader.try_lock() else {
             return;
         };
         while reader.pending.len() < MAX_PENDING
@@ -531,7 +546,7 @@ impl WebSocket {
     }
 
     fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
-        let _writing = lock(&self.inner.writer);
+        let _writing = self.inner.writer.lock();
         if self.inner.status.lock().close_sent || self.closed() {
             return Err(Error::Closed);
         }
@@ -617,12 +632,6 @@ impl WebSocket {
             let _ = self.close(code, reason);
         }
     }
-}
-
-/// Locks a green mutex, ignoring poisoning (the state stays consistent:
-/// every update is a single assignment).
-fn lock<T>(mutex: &green::sync::Mutex<T>) -> green::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The longest prefix of `text` of at most `max` bytes, cut at a character.

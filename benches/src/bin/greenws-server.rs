@@ -1,0 +1,82 @@
+//! greenws serving the benchmark endpoints: `/test` (text), WebSocket
+//! `/echo`, `/data` (100 points, 1 ms apart) and `/chat` (a broadcast hub).
+//! `greenws-server PORT WORKERS`; no access log.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use greenws::http::StatusCode;
+use greenws::{
+    Hub, MemberId, Message, Request, Resource, Response, WebSocket, WebSocketApplication,
+    WebSocketHandler, WsgiServer,
+};
+
+struct Echo;
+
+impl WebSocketApplication for Echo {
+    fn on_message(&self, ws: &WebSocket, message: Message) {
+        let _ = ws.send(message);
+    }
+}
+
+struct Chat {
+    hub: Hub,
+    members: Mutex<HashMap<u64, MemberId>>,
+}
+
+impl WebSocketApplication for Chat {
+    fn on_open(&self, ws: &WebSocket) {
+        let id = self.hub.join(ws);
+        self.members.lock().unwrap().insert(ws.id(), id);
+    }
+
+    fn on_message(&self, _ws: &WebSocket, message: Message) {
+        self.hub.broadcast(message);
+    }
+
+    fn on_close(&self, ws: &WebSocket, _code: u16, _reason: &str) {
+        if let Some(id) = self.members.lock().unwrap().remove(&ws.id()) {
+            self.hub.leave(id);
+        }
+    }
+}
+
+fn data(req: &mut Request) -> Response {
+    let Some(ws) = req.websocket() else {
+        return Response::new(StatusCode::UPGRADE_REQUIRED);
+    };
+    for i in 0..100 {
+        if ws.send(format!("0 {i} 0.5\n")).is_err() {
+            break;
+        }
+        green::sleep(Duration::from_millis(1));
+    }
+    Response::upgraded()
+}
+
+fn main() -> greenws::Result<()> {
+    let mut args = std::env::args().skip(1);
+    let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(8000);
+    let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(1);
+    green::Config::new()
+        .workers(workers)
+        .apply()
+        .expect("settings apply at start");
+    let resource = Resource::new()
+        .app("/test", |_req: &mut Request| {
+            Response::bytes("text/plain", "Yes this is a test!".as_bytes())
+        })
+        .websocket("/echo", Echo)
+        .app("/data", data)
+        .websocket(
+            "/chat",
+            Chat {
+                hub: Hub::new(1024),
+                members: Mutex::new(HashMap::new()),
+            },
+        );
+    let server = WsgiServer::bind(("127.0.0.1", port))?.handler_class(WebSocketHandler::new());
+    println!("Serving on http://{}", server.local_addr());
+    server.serve_forever(resource)
+}

@@ -1,0 +1,150 @@
+//! The popular async peer: hyper 1 for HTTP and the upgrade,
+//! tokio-tungstenite for WebSocket, on tokio's multi-thread runtime.
+//! Same endpoints as `greenws-server`: `/test`, `/echo`, `/data`, `/chat`.
+//! `tokio-server PORT WORKERS`.
+//!
+//! Written as a competent user would: one task per connection, a split
+//! stream and a `tokio::sync::broadcast` channel for the chat, and a 4 KiB
+//! read buffer (tungstenite's default of 128 KiB costs memory and time).
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use http_body_util::Full;
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{HeaderValue, CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::sync::broadcast;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+
+async fn route(
+    mut req: Request<Incoming>,
+    chat: broadcast::Sender<Message>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path().to_owned();
+    if path == "/test" {
+        return Ok(Response::builder()
+            .header("content-type", "text/plain")
+            .body(Full::new(Bytes::from_static(b"Yes this is a test!")))
+            .unwrap());
+    }
+    let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
+        return Ok(Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .body(Full::new(Bytes::new()))
+            .unwrap());
+    };
+    let upgrade = hyper::upgrade::on(&mut req);
+    tokio::spawn(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let config = WebSocketConfig::default().read_buffer_size(4096);
+        let ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        match path.as_str() {
+            "/echo" => echo(ws).await,
+            "/data" => data(ws).await,
+            "/chat" => chat_member(ws, chat).await,
+            _ => {}
+        }
+    });
+    Ok(Response::builder()
+        .status(StatusCode::SWITCHING_PROTOCOLS)
+        .header(UPGRADE, HeaderValue::from_static("websocket"))
+        .header(CONNECTION, HeaderValue::from_static("Upgrade"))
+        .header(SEC_WEBSOCKET_ACCEPT, derive_accept_key(key.as_bytes()))
+        .body(Full::new(Bytes::new()))
+        .unwrap())
+}
+
+async fn echo(mut ws: Ws) {
+    while let Some(Ok(message)) = ws.next().await {
+        let data = message.is_text() || message.is_binary();
+        if message.is_close() || (data && ws.send(message).await.is_err()) {
+            break;
+        }
+    }
+}
+
+async fn data(mut ws: Ws) {
+    for i in 0..100 {
+        if ws
+            .send(Message::text(format!("0 {i} 0.5\n")))
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let _ = ws.close(None).await;
+}
+
+async fn chat_member(ws: Ws, chat: broadcast::Sender<Message>) {
+    let (mut sink, mut stream) = ws.split();
+    let mut inbox = chat.subscribe();
+    let writer = tokio::spawn(async move {
+        loop {
+            match inbox.recv().await {
+                Ok(message) => {
+                    if sink.send(message).await.is_err() {
+                        break;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    });
+    while let Some(Ok(message)) = stream.next().await {
+        match message {
+            Message::Text(_) | Message::Binary(_) => {
+                let _ = chat.send(message);
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    writer.abort();
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(8000);
+    let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(1);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    rt.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .expect("bind");
+        println!("Serving on http://{}", listener.local_addr().unwrap());
+        let (chat, _) = broadcast::channel(1024);
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let chat = chat.clone();
+            tokio::spawn(async move {
+                let service = service_fn(move |req| route(req, chat.clone()));
+                let _ = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    });
+}
