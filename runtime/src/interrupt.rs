@@ -6,6 +6,7 @@
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use may::coroutine::Coroutine;
@@ -80,11 +81,33 @@ pub(crate) fn enter(slot: &Slot, owner: Arc<dyn Owner>) -> bool {
     !killed
 }
 
+/// How many records have a kill or a fired timeout pending (so that the
+/// frequent check after an I/O wait can usually stop at one atomic load).
+static PENDING: AtomicUsize = AtomicUsize::new(0);
+
+/// Sets or clears a record's reason, keeping [`PENDING`] in step.
+fn set_reason(state: &mut State, reason: Option<Reason>) {
+    match (state.reason.is_some(), reason.is_some()) {
+        (false, true) => {
+            PENDING.fetch_add(1, Ordering::AcqRel);
+        }
+        (true, false) => {
+            PENDING.fetch_sub(1, Ordering::AcqRel);
+        }
+        _ => {}
+    }
+    state.reason = reason;
+}
+
 /// Re-issues an interruption that a wait on I/O readiness swallowed: may's
 /// `wait_io` only wakes a cancelled coroutine (and clears the request), so
 /// after it returns, a kill or a fired timeout must be requested again to
 /// land at the next blocking point.
 pub(crate) fn rearm_after_io_wait() {
+    // The common case, nothing interrupted anywhere, skips the lookup.
+    if PENDING.load(Ordering::Acquire) == 0 {
+        return;
+    }
     let owner = CURRENT.with(|slot| slot.borrow().clone());
     if let Some(owner) = owner {
         let state = owner.interrupt().state.lock();
@@ -106,7 +129,9 @@ impl Interrupt {
     pub(crate) fn finish(&self) -> bool {
         let mut state = self.state.lock();
         state.finished = true;
-        state.reason.is_none()
+        let clean = state.reason.is_none();
+        set_reason(&mut state, None);
+        clean
     }
 
     /// Requests the kill; it lands at the coroutine's next blocking point.
@@ -115,7 +140,7 @@ impl Interrupt {
         if state.finished {
             return;
         }
-        state.reason = Some(Reason::Killed);
+        set_reason(&mut state, Some(Reason::Killed));
         cancel(&state);
     }
 
@@ -126,7 +151,7 @@ impl Interrupt {
         if state.finished || state.reason.is_some() || !state.scopes.contains(&id) {
             return;
         }
-        state.reason = Some(Reason::Timeout(id));
+        set_reason(&mut state, Some(Reason::Timeout(id)));
         cancel(&state);
     }
 
@@ -140,7 +165,7 @@ impl Interrupt {
         let mut state = self.state.lock();
         state.scopes.retain(|s| *s != id);
         if state.reason == Some(Reason::Timeout(id)) {
-            state.reason = None;
+            set_reason(&mut state, None);
             true
         } else {
             false
