@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use clap::Parser;
 use greenws::{
     Hub, MemberId, Message, Request, Resource, Response, WebSocket, WebSocketApplication,
-    WebSocketHandler, WsgiServer,
+    WebSocketHandler,
 };
 
 #[derive(Parser)]
@@ -87,8 +87,7 @@ fn main() -> greenws::Result<()> {
     let resource = Resource::new()
         .websocket("/chat", chat)
         .app("/", |_req: &mut Request| Response::html(PAGE));
-    let server = WsgiServer::bind((args.listen.host.as_str(), args.listen.port))?
-        .handler_class(WebSocketHandler::new());
-    common::announce(server.local_addr());
+    let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
+    common::announce(args.listen.scheme(), server.local_addr());
     server.serve_forever(resource)
 }

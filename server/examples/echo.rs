@@ -9,7 +9,7 @@ mod common;
 
 use clap::Parser;
 use greenws::http::StatusCode;
-use greenws::{Request, Response, WebSocketHandler, WsgiServer};
+use greenws::{Request, Response, WebSocketHandler};
 
 #[derive(Parser)]
 #[command(about = "WebSocket echo on /echo")]
@@ -21,9 +21,8 @@ struct Args {
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let server = WsgiServer::bind((args.listen.host.as_str(), args.listen.port))?
-        .handler_class(WebSocketHandler::new());
-    common::announce(server.local_addr());
+    let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
+    common::announce(args.listen.scheme(), server.local_addr());
     server.serve_forever(move |req: &mut Request| {
         if req.path() != "/echo" {
             return Response::text("Not Found\n").with_status(StatusCode::NOT_FOUND);

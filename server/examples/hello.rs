@@ -10,7 +10,7 @@ mod common;
 
 use clap::Parser;
 use greenws::http::StatusCode;
-use greenws::{Request, Response, WsgiServer};
+use greenws::{Request, Response};
 
 #[derive(Parser)]
 #[command(about = "Hello, echo and a streamed response over HTTP/1.1")]
@@ -38,7 +38,7 @@ fn app(req: &mut Request) -> Response {
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let server = WsgiServer::bind((args.listen.host.as_str(), args.listen.port))?;
-    common::announce(server.local_addr());
+    let server = args.listen.bind()?;
+    common::announce(args.listen.scheme(), server.local_addr());
     server.serve_forever(app)
 }

@@ -21,6 +21,7 @@ use crate::io::{is_timeout, ConnIo};
 use crate::request::BodyError;
 use crate::response::Body;
 use crate::server::{ConnEntry, Shared};
+use crate::transport::Transport;
 use crate::{Request, Response};
 
 /// The most of an unread request body drained to keep a connection open.
@@ -35,8 +36,25 @@ const LINGER: Duration = Duration::from_secs(2);
 #[inline(never)]
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let registration = shared.registry.register(stream.as_raw_fd());
+    let transport = match &shared.tls {
+        None => Transport::plain(stream),
+        Some(config) => {
+            let deadline = Instant::now() + shared.limits.header_timeout;
+            match Transport::tls(stream, config.clone(), deadline) {
+                Ok(transport) => {
+                    // The handshake went deep; the connection may live long.
+                    green::trim_stack();
+                    transport
+                }
+                Err(e) => {
+                    log::debug!("{peer}: TLS handshake failed: {e}");
+                    return;
+                }
+            }
+        }
+    };
     let io = ConnIo::new(
-        stream,
+        transport,
         shared.limits.write_timeout,
         registration.entry.clone(),
     );

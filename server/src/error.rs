@@ -43,6 +43,8 @@ pub enum Error {
     },
     /// The WebSocket connection was lost without a closing handshake.
     ConnectionLost,
+    /// The TLS certificate or key could not be used; the message says why.
+    Tls(String),
 }
 
 /// `Result` with this crate's [`Error`].
@@ -69,6 +71,7 @@ impl fmt::Display for Error {
                 )
             }
             Error::ConnectionLost => f.write_str("the WebSocket connection was lost"),
+            Error::Tls(why) => write!(f, "TLS setup failed: {why}"),
         }
     }
 }

@@ -4,9 +4,8 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use green::net::{DuplexStream, TcpStream};
-
 use crate::server::ConnEntry;
+use crate::transport::Transport;
 use crate::WebSocket;
 
 /// Buffer size for reading request heads and bodies.
@@ -16,7 +15,7 @@ const KEEP_CAPACITY: usize = 16 * 1024;
 
 /// A connection's socket and the bytes read from it but not used yet.
 pub(crate) struct ConnIo {
-    stream: Arc<DuplexStream>,
+    stream: Arc<Transport>,
     /// `buf[start..end]` holds the unread bytes; `buf` is fully initialised.
     buf: Vec<u8>,
     start: usize,
@@ -31,9 +30,9 @@ pub(crate) struct ConnIo {
 impl ConnIo {
     /// Wraps an accepted socket; a write that makes no progress for
     /// `write_timeout` fails. Reads take their own deadlines.
-    pub(crate) fn new(stream: TcpStream, write_timeout: Duration, entry: Arc<ConnEntry>) -> Self {
+    pub(crate) fn new(stream: Transport, write_timeout: Duration, entry: Arc<ConnEntry>) -> Self {
         ConnIo {
-            stream: Arc::new(DuplexStream::new(stream)),
+            stream: Arc::new(stream),
             buf: Vec::new(),
             start: 0,
             end: 0,
@@ -103,17 +102,17 @@ impl ConnIo {
     /// Writes all of `data`.
     pub(crate) fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         self.stream
-            .write_all(data, Some(Instant::now() + self.write_timeout))
+            .write_parts(data, &[], Some(Instant::now() + self.write_timeout))
     }
 
-    /// The socket.
-    pub(crate) fn stream(&self) -> &DuplexStream {
+    /// The connection's stream.
+    pub(crate) fn stream(&self) -> &Transport {
         &self.stream
     }
 
     /// Hands the socket and the bytes read past the request over (for a
     /// WebSocket); the connection loop then lets go of the connection.
-    pub(crate) fn take(&mut self) -> (Arc<DuplexStream>, Vec<u8>) {
+    pub(crate) fn take(&mut self) -> (Arc<Transport>, Vec<u8>) {
         self.taken = true;
         let leftover = self.buffered().to_vec();
         self.consume(leftover.len());

@@ -100,6 +100,8 @@ mod request;
 mod response;
 mod server;
 mod sys;
+mod tls;
+mod transport;
 mod websocket;
 
 pub use ::http;

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
 use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +15,10 @@ use parking_lot::Mutex;
 
 use crate::handler::{App, Handler, HttpHandler};
 use crate::{conn, sys, Error, Limits, Result, WebSocket};
+
+/// The stack of a TLS connection's greenlet. rustls's handshake needs
+/// more than the default; pages only become resident as they are touched.
+const TLS_STACK_SIZE: usize = 256 * 1024;
 
 /// Listen backlog: connections the kernel queues before `accept`.
 const BACKLOG: i32 = 1024;
@@ -41,6 +46,7 @@ pub struct WsgiServer {
     handler: Arc<dyn Handler>,
     max_connections: Option<usize>,
     limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl WsgiServer {
@@ -63,6 +69,7 @@ impl WsgiServer {
                         handler: Arc::new(HttpHandler),
                         max_connections: None,
                         limits: Limits::default(),
+                        tls: None,
                     });
                 }
                 Err(source) => {
@@ -98,6 +105,27 @@ impl WsgiServer {
         self
     }
 
+    /// Serves HTTPS and `wss://` with a certificate chain and a private key
+    /// from PEM files (pywsgi's `certfile` and `keyfile`), offering ALPN
+    /// `http/1.1`. A missing, unreadable or mismatched file is an error
+    /// here, not at the first connection.
+    ///
+    /// ```no_run
+    /// let server = greenws::WsgiServer::bind("0.0.0.0:8443")?.tls("cert.pem", "key.pem")?;
+    /// # Ok::<(), greenws::Error>(())
+    /// ```
+    pub fn tls(self, cert_pem: impl AsRef<Path>, key_pem: impl AsRef<Path>) -> Result<Self> {
+        let config = crate::tls::config_from_pem(cert_pem.as_ref(), key_pem.as_ref())?;
+        Ok(self.tls_config(Arc::new(config)))
+    }
+
+    /// Serves TLS with a rustls configuration of your own (its ALPN list is
+    /// used as given).
+    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
     /// Sets the limits and timeouts (see [`Limits`] for the defaults).
     pub fn limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
@@ -121,7 +149,8 @@ impl WsgiServer {
             app: Box::new(app),
             handler: self.handler,
             limits: self.limits,
-            scheme: "http",
+            scheme: if self.tls.is_some() { "https" } else { "http" },
+            tls: self.tls,
             stopping: AtomicBool::new(false),
             registry: Registry::default(),
             pool: Pool::new(self.max_connections.unwrap_or(usize::MAX >> 1)),
@@ -137,7 +166,7 @@ impl WsgiServer {
                 .spawn(move || accept_loop(listener, shared))?
         };
         *shared.acceptor.lock() = Some(acceptor);
-        log::info!("serving on http://{}", self.local_addr);
+        log::info!("serving on {}://{}", shared.scheme, self.local_addr);
         Ok(ServerHandle { shared })
     }
 }
@@ -159,6 +188,8 @@ pub(crate) struct Shared {
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) limits: Limits,
     pub(crate) scheme: &'static str,
+    /// The TLS configuration, when serving HTTPS.
+    pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     stopping: AtomicBool,
     pub(crate) registry: Registry,
     pool: Pool,
@@ -330,7 +361,7 @@ impl Shared {
         }
         self.graceful.store(graceful, Ordering::SeqCst);
         self.stopped.set();
-        log::info!("stopped serving on http://{}", self.local_addr);
+        log::info!("stopped serving on {}://{}", self.scheme, self.local_addr);
         graceful
     }
 }
@@ -393,7 +424,13 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         let conn_shared = shared.clone();
-        let spawned = shared.pool.spawn_in(slot, green::Builder::new(), move || {
+        let builder = match shared.tls {
+            // rustls's handshake (certificate signing included) goes deeper
+            // than the default stack allows.
+            Some(_) => green::Builder::new().stack_size(TLS_STACK_SIZE),
+            None => green::Builder::new(),
+        };
+        let spawned = shared.pool.spawn_in(slot, builder, move || {
             conn::serve(stream, peer, conn_shared)
         });
         if let Err(e) = spawned {

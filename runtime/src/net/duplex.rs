@@ -228,6 +228,12 @@ impl DuplexStream {
         Ok(())
     }
 
+    /// Waits until a write is likely to make progress (after a `WouldBlock`
+    /// from [`try_write`](Self::try_write)), or `deadline` passes.
+    pub fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait(Interest::Write, deadline)
+    }
+
     /// Writes what fits now without waiting: `WouldBlock` when nothing does.
     pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
         self.before_io(Interest::Write);

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use greenws::http::StatusCode;
-use greenws::{Request, Response, WebSocket, WebSocketHandler, WsgiServer};
+use greenws::{Request, Response, WebSocket, WebSocketHandler};
 
 const TEST_HTML: &str = include_str!("../../../assets/test.html");
 const PLOT_JS: &str = include_str!("../../../assets/plot.js");
@@ -88,10 +88,9 @@ fn app(req: &mut Request, args: &Args) -> Response {
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let server = WsgiServer::bind((args.listen.host.as_str(), args.listen.port))?
-        .handler_class(WebSocketHandler::new());
+    let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
     let addr = server.local_addr();
-    common::announce(addr);
+    common::announce(args.listen.scheme(), addr);
     let handle = {
         let args = args.clone();
         server.start(move |req: &mut Request| app(req, &args))?
@@ -110,7 +109,7 @@ fn main() -> greenws::Result<()> {
         if local.ip().is_unspecified() {
             local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
         }
-        let url = format!("http://{local}/");
+        let url = format!("{}://{local}/", args.listen.scheme());
         if let Err(e) = webbrowser::open(&url) {
             eprintln!("could not open a browser ({e}); open {url} yourself");
         }

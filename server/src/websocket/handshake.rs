@@ -267,7 +267,7 @@ impl Request<'_> {
         }
         let (stream, leftover) = io.take();
         if let Some(size) = offer.handler.config.send_buffer {
-            let _ = socket2::SockRef::from(stream.get_ref().inner()).set_send_buffer_size(size);
+            let _ = socket2::SockRef::from(stream.tcp().inner()).set_send_buffer_size(size);
         }
         let ws = WebSocket::new(stream, leftover, offer.handler.config.clone(), info);
         io.set_upgraded(ws.clone());

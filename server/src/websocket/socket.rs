@@ -9,17 +9,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use green::net::DuplexStream;
 use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
 use super::decoder::{DecodeError, Decoder, Event};
 use super::message::{CloseReason, Message};
 use super::WebSocketConfig;
+use crate::transport::Transport;
 use crate::Error;
 
-/// Bytes of a frame copied together with its header into one write.
-const COALESCE_LIMIT: usize = 16 * 1024;
 /// A wait that lasted this long marks the connection as idle-prone: its
 /// next wait releases unused stack first.
 const IDLE_TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
@@ -31,8 +29,6 @@ thread_local! {
     /// Where reads land: a worker thread's buffer, borrowed only between
     /// blocking points, so an idle connection holds no read buffer at all.
     static READ_SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; 64 * 1024].into_boxed_slice());
-    /// Where a frame is assembled before its first write attempt.
-    static WRITE_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -55,7 +51,7 @@ pub struct WebSocket {
 
 pub(crate) struct Inner {
     id: u64,
-    io: Arc<DuplexStream>,
+    io: Arc<Transport>,
     reader: green::sync::Mutex<Reader>,
     writer: green::sync::Mutex<()>,
     status: parking_lot::Mutex<Status>,
@@ -140,7 +136,7 @@ pub(crate) struct Info {
 
 impl WebSocket {
     pub(crate) fn new(
-        io: Arc<DuplexStream>,
+        io: Arc<Transport>,
         leftover: Vec<u8>,
         config: Arc<WebSocketConfig>,
         info: Info,
@@ -572,37 +568,11 @@ impl WebSocket {
         self.write_encoded(&head[..head_len], payload)
     }
 
-    /// Writes `head` then `payload`: small frames in one system call from a
-    /// per-thread buffer, the rest straight from `payload`. A write that
-    /// fails or times out loses the connection (a frame cannot be taken
-    /// back halfway).
+    /// Writes `head` then `payload`. A write that fails or times out loses
+    /// the connection (a frame cannot be taken back halfway).
     fn write_encoded(&self, head: &[u8], payload: &[u8]) -> Result<(), Error> {
-        let io = &self.inner.io;
         let deadline = Some(Instant::now() + self.inner.config.send_timeout);
-        let together = payload.len() <= COALESCE_LIMIT;
-        let first = WRITE_SCRATCH.with(|scratch| {
-            let mut out = scratch.borrow_mut();
-            out.clear();
-            out.extend_from_slice(head);
-            if together {
-                out.extend_from_slice(payload);
-            }
-            // What the first attempt could not write, to finish blocking.
-            match io.try_write(&out) {
-                Ok(n) => Ok(out[n..].to_vec()),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(out.to_vec()),
-                Err(e) => Err(e),
-            }
-        });
-        let result = first.and_then(|rest| {
-            if !rest.is_empty() {
-                io.write_all(&rest, deadline)?;
-            }
-            if !together {
-                io.write_all(payload, deadline)?;
-            }
-            Ok(())
-        });
+        let result = self.inner.io.write_parts(head, payload, deadline);
         result.map_err(|e| {
             let timed_out = e.kind() == ErrorKind::TimedOut;
             self.record_failure(if timed_out {

@@ -1,0 +1,309 @@
+//! The byte stream under a connection: plain TCP or TLS (rustls), either
+//! one usable by a reader and writers at the same time.
+//!
+//! A TLS session cannot be split into a read half and a write half: both
+//! directions change its state. Here the session sits behind a short lock
+//! that is only ever held for non-blocking work (decrypting what arrived,
+//! encrypting what to send, moving records to and from the socket); every
+//! wait happens outside it, on the socket's own readiness
+//! ([`DuplexStream`]). So a greenlet waiting for data never holds up one
+//! that sends, over TLS as over TCP.
+
+use std::cell::RefCell;
+use std::io::{self, ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::sync::Arc;
+use std::time::Instant;
+
+use green::net::{DuplexStream, TcpStream};
+use parking_lot::Mutex;
+use rustls::{ServerConfig, ServerConnection};
+
+/// Bytes of a small write copied together with its header into one system
+/// call (plain TCP).
+const COALESCE_LIMIT: usize = 16 * 1024;
+
+thread_local! {
+    /// Where a small write is assembled before its first attempt. Borrowed
+    /// only between blocking points.
+    static WRITE_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A connection's byte stream.
+pub(crate) enum Transport {
+    Plain(DuplexStream),
+    /// Boxed: a TLS session is large, and plain connections should not pay
+    /// for its size.
+    Tls(Box<TlsStream>),
+}
+
+/// A TLS session over a duplex socket.
+pub(crate) struct TlsStream {
+    io: DuplexStream,
+    session: Mutex<ServerConnection>,
+}
+
+/// `Read` for rustls: a non-blocking read of the raw socket.
+struct Raw<'a>(&'a DuplexStream);
+
+impl Read for Raw<'_> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(out)
+    }
+}
+
+impl Write for Raw<'_> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0.try_write(data)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Transport {
+    pub(crate) fn plain(stream: TcpStream) -> Self {
+        Transport::Plain(DuplexStream::new(stream))
+    }
+
+    /// Runs the TLS handshake (until `deadline`) on an accepted socket.
+    pub(crate) fn tls(
+        stream: TcpStream,
+        config: Arc<ServerConfig>,
+        deadline: Instant,
+    ) -> io::Result<Self> {
+        let mut session = ServerConnection::new(config).map_err(io::Error::other)?;
+        // Every write is flushed before it returns, so the buffer stays at one
+        // frame; no limit is needed (and one would fail large writes).
+        session.set_buffer_limit(None);
+        let tls = TlsStream {
+            io: DuplexStream::new(stream),
+            session: Mutex::new(session),
+        };
+        tls.handshake(deadline)?;
+        Ok(Transport::Tls(Box::new(tls)))
+    }
+
+    fn raw(&self) -> &DuplexStream {
+        match self {
+            Transport::Plain(io) => io,
+            Transport::Tls(tls) => &tls.io,
+        }
+    }
+
+    /// The TCP socket.
+    pub(crate) fn tcp(&self) -> &TcpStream {
+        self.raw().get_ref()
+    }
+
+    pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if let Transport::Tls(tls) = self {
+            if how != Shutdown::Read {
+                // Say goodbye properly when it can be done without waiting.
+                let mut session = tls.session.lock();
+                session.send_close_notify();
+                let _ = flush_now(&mut session, &tls.io);
+            }
+        }
+        self.raw().shutdown(how)
+    }
+
+    /// Reads once, waiting until `deadline`; `Ok(0)` is the end of the stream.
+    pub(crate) fn read(&self, out: &mut [u8], deadline: Option<Instant>) -> io::Result<usize> {
+        loop {
+            self.wait_readable(deadline)?;
+            match self.try_read(out) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                result => return result,
+            }
+        }
+    }
+
+    /// Waits until a read is likely to find something.
+    pub(crate) fn wait_readable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        if let Transport::Tls(tls) = self {
+            if tls.plaintext_waiting()? {
+                return Ok(());
+            }
+        }
+        self.raw().wait_readable(deadline)
+    }
+
+    /// Reads without waiting: `WouldBlock` when nothing is there yet.
+    pub(crate) fn try_read(&self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(io) => io.try_read(out),
+            Transport::Tls(tls) => tls.try_read(out),
+        }
+    }
+
+    /// True when a read would likely find something now (no system call).
+    pub(crate) fn readable_hint(&self) -> bool {
+        match self {
+            Transport::Plain(io) => io.readable_hint(),
+            Transport::Tls(tls) => {
+                tls.io.readable_hint() || tls.plaintext_waiting().unwrap_or(true)
+            }
+        }
+    }
+
+    /// Writes `head` then `payload` completely, waiting as needed until
+    /// `deadline`.
+    pub(crate) fn write_parts(
+        &self,
+        head: &[u8],
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        match self {
+            Transport::Plain(io) => write_plain(io, head, payload, deadline),
+            Transport::Tls(tls) => {
+                {
+                    let mut session = tls.session.lock();
+                    session.writer().write_all(head)?;
+                    session.writer().write_all(payload)?;
+                }
+                tls.flush(deadline)
+            }
+        }
+    }
+}
+
+/// Small writes in one system call from a per-thread buffer; the rest
+/// straight from the caller's bytes.
+fn write_plain(
+    io: &DuplexStream,
+    head: &[u8],
+    payload: &[u8],
+    deadline: Option<Instant>,
+) -> io::Result<()> {
+    if payload.is_empty() {
+        return io.write_all(head, deadline);
+    }
+    let together = payload.len() <= COALESCE_LIMIT;
+    // What the first attempt could not write, to finish blocking.
+    let rest = WRITE_SCRATCH.with(|scratch| {
+        let mut out = scratch.borrow_mut();
+        out.clear();
+        out.extend_from_slice(head);
+        if together {
+            out.extend_from_slice(payload);
+        }
+        match io.try_write(&out) {
+            Ok(n) => Ok(out[n..].to_vec()),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(out.to_vec()),
+            Err(e) => Err(e),
+        }
+    })?;
+    if !rest.is_empty() {
+        io.write_all(&rest, deadline)?;
+    }
+    if !together {
+        io.write_all(payload, deadline)?;
+    }
+    Ok(())
+}
+
+/// Moves pending TLS records to the socket until it would block.
+fn flush_now(session: &mut ServerConnection, io: &DuplexStream) -> io::Result<()> {
+    while session.wants_write() {
+        match session.write_tls(&mut Raw(io)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+fn tls_error(e: rustls::Error) -> io::Error {
+    io::Error::new(ErrorKind::InvalidData, e)
+}
+
+impl TlsStream {
+    /// Completes the handshake, or fails (bad client, or `deadline`).
+    fn handshake(&self, deadline: Instant) -> io::Result<()> {
+        loop {
+            let mut session = self.session.lock();
+            flush_now(&mut session, &self.io)?;
+            if !session.is_handshaking() && !session.wants_write() {
+                return Ok(());
+            }
+            let blocked_on_write = session.wants_write();
+            if !blocked_on_write && session.wants_read() {
+                match session.read_tls(&mut Raw(&self.io)) {
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            ErrorKind::UnexpectedEof,
+                            "closed during the TLS handshake",
+                        ))
+                    }
+                    Ok(_) => {
+                        if let Err(e) = session.process_new_packets() {
+                            // Send the alert rustls prepared, if it goes now.
+                            let _ = flush_now(&mut session, &self.io);
+                            return Err(tls_error(e));
+                        }
+                        continue;
+                    }
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            drop(session);
+            if blocked_on_write {
+                self.io.wait_writable(Some(deadline))?;
+            } else {
+                self.io.wait_readable(Some(deadline))?;
+            }
+        }
+    }
+
+    /// True when decrypted data is waiting in the session.
+    fn plaintext_waiting(&self) -> io::Result<bool> {
+        let mut session = self.session.lock();
+        let state = session.process_new_packets().map_err(tls_error)?;
+        Ok(state.plaintext_bytes_to_read() > 0 || state.peer_has_closed())
+    }
+
+    fn try_read(&self, out: &mut [u8]) -> io::Result<usize> {
+        let mut session = self.session.lock();
+        loop {
+            match session.reader().read(out) {
+                Ok(n) => return Ok(n),
+                // The peer closed without a close_notify: an end all the same.
+                Err(e) if e.kind() == ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => return Err(e),
+            }
+            let got = session.read_tls(&mut Raw(&self.io))?;
+            let processed = session.process_new_packets();
+            // Reading can produce records to send (alerts, key updates).
+            let flushed = flush_now(&mut session, &self.io);
+            processed.map_err(tls_error)?;
+            flushed?;
+            if got == 0 {
+                return match session.reader().read(out) {
+                    Ok(n) => Ok(n),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
+                    Err(e) if e.kind() == ErrorKind::UnexpectedEof => Ok(0),
+                    Err(e) => Err(e),
+                };
+            }
+        }
+    }
+
+    /// Sends every pending record, waiting for room as needed.
+    fn flush(&self, deadline: Option<Instant>) -> io::Result<()> {
+        loop {
+            {
+                let mut session = self.session.lock();
+                flush_now(&mut session, &self.io)?;
+                if !session.wants_write() {
+                    return Ok(());
+                }
+            }
+            self.io.wait_writable(deadline)?;
+        }
+    }
+}
