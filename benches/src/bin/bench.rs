@@ -2,7 +2,7 @@
 //! servers alternating (A B C A B C ...), medians, one table, a chart.
 //!
 //! ```text
-//! bash benches/run.sh [all|http|echo|fanout|idle] [--rounds N] [--seconds S]
+//! bash benches/run.sh [all|http|echo|fanout|idle|tls] [--rounds N] [--seconds S]
 //! ```
 //!
 //! Servers run pinned to CPU 0 with one worker thread, the load generator
@@ -33,7 +33,7 @@ fn main() {
         match arg.as_str() {
             "--rounds" => options.rounds = parse(args.next()),
             "--seconds" => options.seconds = parse(args.next()),
-            "all" | "http" | "echo" | "fanout" | "idle" => options.what = arg,
+            "all" | "http" | "echo" | "fanout" | "idle" | "tls" => options.what = arg,
             _ => usage(),
         }
     }
@@ -47,7 +47,7 @@ fn parse<T: std::str::FromStr>(value: Option<String>) -> T {
 }
 
 fn usage() -> ! {
-    eprintln!("usage: bench [all|http|echo|fanout|idle] [--rounds N] [--seconds S]");
+    eprintln!("usage: bench [all|http|echo|fanout|idle|tls] [--rounds N] [--seconds S]");
     std::process::exit(2);
 }
 
@@ -181,6 +181,11 @@ impl Drop for Server {
 }
 
 fn start(contender: &Contender) -> Server {
+    start_with(contender, &[])
+}
+
+/// Starts a server with extra arguments after the port and worker count.
+fn start_with(contender: &Contender, extra: &[String]) -> Server {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -188,6 +193,7 @@ fn start(contender: &Contender) -> Server {
     let mut child = pinned(0, &contender.command[0])
         .args(&contender.command[1..])
         .args([port.to_string(), "1".into()])
+        .args(extra)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -463,7 +469,14 @@ fn run(options: &Options) {
         }
     }
     let names: Vec<&'static str> = contenders.iter().map(|c| c.name).collect();
-    let table = render_table(&names, &rows);
+    let mut table = if rows.is_empty() {
+        String::new()
+    } else {
+        render_table(&names, &rows)
+    };
+    if matches!(options.what.as_str(), "all" | "tls") {
+        table.push_str(&tls_comparison(options, &contenders[0]));
+    }
     println!("\n{table}");
     eprintln!(
         "benchmark finished in {:.0} s",
@@ -475,6 +488,81 @@ fn run(options: &Options) {
             eprintln!("no chart: {e}");
         }
     }
+}
+
+/// wss echo against ws echo on greenws, in one run: what TLS costs.
+fn tls_comparison(options: &Options, greenws: &Contender) -> String {
+    eprintln!("== WebSocket echo over TLS (wss) against plain (ws), greenws");
+    let dir = std::env::temp_dir().join(format!("greenws-bench-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a temporary directory");
+    let generated =
+        rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("a certificate");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, generated.cert.pem()).expect("write the certificate");
+    std::fs::write(&key, generated.signing_key.serialize_pem()).expect("write the key");
+    let cert_arg = cert.to_string_lossy().into_owned();
+    let tls_args = [cert_arg.clone(), key.to_string_lossy().into_owned()];
+    let mut plain = Vec::new();
+    let mut tls = Vec::new();
+    for round in 1..=options.rounds {
+        for with_tls in [false, true] {
+            let server = if with_tls {
+                start_with(greenws, &tls_args)
+            } else {
+                start(greenws)
+            };
+            let mut args: Vec<String> = [
+                "echo",
+                "--port",
+                &server.port.to_string(),
+                "--connections",
+                "64",
+                "--size",
+                "64",
+                "--seconds",
+                &options.seconds.to_string(),
+                "--pid",
+                &server.child.id().to_string(),
+            ]
+            .map(String::from)
+            .to_vec();
+            if with_tls {
+                args.extend(["--ca".into(), cert_arg.clone()]);
+            }
+            let run = loadgen(&args);
+            eprintln!(
+                "   round {round} {:>4}: msgs/s {:.0}, p99 {:.3} ms, CPU {:.2} us/msg",
+                if with_tls { "wss" } else { "ws" },
+                run["msgs_per_sec"],
+                run["p99_ms"],
+                run["cpu_us_per_msg"]
+            );
+            if with_tls {
+                tls.push(run)
+            } else {
+                plain.push(run)
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let med = |runs: &[Run], key: &str| median(runs.iter().map(|r| r[key]).collect());
+    let mut out = String::from(
+        "\n| greenws, WebSocket echo 64 B x 64 connections | ws | wss (TLS 1.3) | wss / ws |\n|---|---:|---:|---:|\n",
+    );
+    for (key, label) in [
+        ("msgs_per_sec", "msgs/s"),
+        ("p99_ms", "p99 ms"),
+        ("cpu_us_per_msg", "server CPU us/msg"),
+    ] {
+        let (a, b) = (med(&plain, key), med(&tls, key));
+        out.push_str(&format!(
+            "| {label} | {} | {} | {:.2} |\n",
+            format_value(a),
+            format_value(b),
+            b / a
+        ));
+    }
+    out
 }
 
 /// greenws's advantage over `other` on a row: above 1 means greenws is

@@ -76,7 +76,10 @@ fn main() -> greenws::Result<()> {
                 members: Mutex::new(HashMap::new()),
             },
         );
-    let server = WsgiServer::bind(("127.0.0.1", port))?.handler_class(WebSocketHandler::new());
+    let mut server = WsgiServer::bind(("127.0.0.1", port))?.handler_class(WebSocketHandler::new());
+    if let (Some(cert), Some(key)) = (args.next(), args.next()) {
+        server = server.tls(cert, key)?;
+    }
     println!("Serving on http://{}", server.local_addr());
     server.serve_forever(resource)
 }

@@ -3,7 +3,7 @@
 //! comes back is checked.
 //!
 //! ```text
-//! loadgen echo   --port P [--connections 64] [--size 64] [--seconds 5] [--pid PID]
+//! loadgen echo   --port P [--connections 64] [--size 64] [--seconds 5] [--pid PID] [--ca CERT.pem]
 //! loadgen fanout --port P [--subscribers 1000] [--rate 200] [--seconds 5] [--pid PID]
 //! loadgen idle   --port P [--connections 10000] [--pid PID] [--hold-seconds S]
 //! ```
@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 
 #[derive(Debug)]
 struct Options {
@@ -32,6 +32,8 @@ struct Options {
     rate: f64,
     pid: Option<u32>,
     hold_seconds: f64,
+    /// A CA certificate (PEM) to trust: connect with TLS (wss://).
+    ca: Option<String>,
 }
 
 fn options() -> Options {
@@ -51,6 +53,7 @@ fn options() -> Options {
         rate: 200.0,
         pid: None,
         hold_seconds: 0.0,
+        ca: None,
     };
     while let Some(flag) = args.next() {
         let value = args
@@ -66,6 +69,7 @@ fn options() -> Options {
             "--rate" => o.rate = number(&flag, &value),
             "--pid" => o.pid = Some(number(&flag, &value)),
             "--hold-seconds" => o.hold_seconds = number(&flag, &value),
+            "--ca" => o.ca = Some(value),
             _ => usage(&format!("unknown flag {flag}")),
         }
     }
@@ -104,9 +108,31 @@ fn main() {
 
 // ---- a minimal WebSocket client ----
 
+/// What a client talks over: TCP, or TLS over TCP.
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin> Stream for T {}
+
+/// A TLS client that trusts the CA certificate in `path`.
+fn tls_connector(path: &str) -> tokio_rustls::TlsConnector {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(path).expect("read the CA file") {
+        roots
+            .add(cert.expect("a PEM certificate"))
+            .expect("a usable certificate");
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+}
+
 /// A client connection: the socket and what was read but not used yet.
 struct Ws {
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     buf: Vec<u8>,
     start: usize,
     mask: [u8; 4],
@@ -117,18 +143,27 @@ impl Ws {
         addr: SocketAddr,
         source: Option<Ipv4Addr>,
         path: &str,
+        tls: Option<&tokio_rustls::TlsConnector>,
     ) -> std::io::Result<Ws> {
         let socket = TcpSocket::new_v4()?;
         if let Some(ip) = source {
             socket.bind(SocketAddr::V4(SocketAddrV4::new(ip, 0)))?;
         }
-        let mut stream = socket.connect(addr).await?;
-        stream.set_nodelay(true)?;
+        let tcp = socket.connect(addr).await?;
+        tcp.set_nodelay(true)?;
+        let mut stream: Box<dyn Stream> = match tls {
+            None => Box::new(tcp),
+            Some(connector) => {
+                let name = rustls::pki_types::ServerName::try_from("localhost").expect("a name");
+                Box::new(connector.connect(name, tcp).await?)
+            }
+        };
         let request = format!(
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         );
         stream.write_all(request.as_bytes()).await?;
+        stream.flush().await?;
         let mut buf = vec![0u8; 64 * 1024];
         let mut end = 0;
         let head_end = loop {
@@ -174,7 +209,8 @@ impl Ws {
         out.extend_from_slice(&self.mask);
         let mask = self.mask;
         out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.stream.write_all(out).await
+        self.stream.write_all(out).await?;
+        self.stream.flush().await
     }
 
     /// Reads one frame; gives (opcode, payload). Control frames are
@@ -267,9 +303,14 @@ struct EchoTally {
 
 async fn echo(o: &Options) {
     let addr = SocketAddr::from(([127, 0, 0, 1], o.port));
+    let tls = o.ca.as_deref().map(tls_connector);
     let mut connections = Vec::new();
     for _ in 0..o.connections {
-        connections.push(Ws::connect(addr, None, &o.path).await.expect("connect"));
+        connections.push(
+            Ws::connect(addr, None, &o.path, tls.as_ref())
+                .await
+                .expect("connect"),
+        );
     }
     let epoch = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
@@ -370,7 +411,7 @@ async fn fanout(o: &Options) {
         .run_until(async {
             let mut subscribers = Vec::new();
             for i in 0..o.subscribers {
-                let mut ws = Ws::connect(addr, None, &o.path)
+                let mut ws = Ws::connect(addr, None, &o.path, None)
                     .await
                     .unwrap_or_else(|e| panic!("subscriber {i}: {e}"));
                 let (received, latencies, stop) = (received.clone(), latencies.clone(), stop.clone());
@@ -397,7 +438,7 @@ async fn fanout(o: &Options) {
                     latencies.lock().unwrap().extend(mine);
                 }));
             }
-            let mut publisher = Ws::connect(addr, None, &o.path).await.expect("publisher connects");
+            let mut publisher = Ws::connect(addr, None, &o.path, None).await.expect("publisher connects");
             // Let the joins settle before measuring.
             tokio::time::sleep(Duration::from_millis(300)).await;
             let total = (o.rate * o.seconds).round() as u64;
@@ -440,7 +481,7 @@ async fn idle(o: &Options) {
     // Spread the client ends over source addresses: one address has only
     // about 28 000 ephemeral ports.
     let sources: Vec<Ipv4Addr> = (2..=9).map(|i| Ipv4Addr::new(127, 0, 0, i)).collect();
-    let mut probe = Ws::connect(addr, None, &o.path)
+    let mut probe = Ws::connect(addr, None, &o.path, None)
         .await
         .expect("probe connects");
     let mut out = Vec::new();
@@ -455,7 +496,7 @@ async fn idle(o: &Options) {
     let started = Instant::now();
     for i in 0..o.connections {
         let source = sources[i % sources.len()];
-        match Ws::connect(addr, Some(source), &o.path).await {
+        match Ws::connect(addr, Some(source), &o.path, None).await {
             Ok(ws) => held.push(ws),
             Err(e) => {
                 eprintln!("loadgen: connection {i} failed: {e}");
