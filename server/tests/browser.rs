@@ -5,9 +5,9 @@
 
 #[path = "support/cdp.rs"]
 mod cdp;
+#[path = "support/example.rs"]
+mod example;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
@@ -18,21 +18,11 @@ fn the_plot_page_draws_100_points_in_chromium() {
         eprintln!("SKIPPED: no chromium binary (install Debian's chromium; .ci/run does)");
         return;
     };
-    let mut demo = Command::new(env!("CARGO_BIN_EXE_plot-demo"))
-        .args(["--no-browser", "--port", "0", "--interval-ms", "10"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("plot-demo starts");
-    let mut first = String::new();
-    BufReader::new(demo.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let url = first
-        .trim()
-        .strip_prefix("Serving on ")
-        .expect("the first line")
-        .to_owned();
+    let demo = example::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_plot-demo")),
+        &["--no-browser", "--interval-ms", "10"],
+    );
+    let url = format!("http://{}", demo.addr);
 
     let mut browser = cdp::Browser::launch(&chromium);
     browser.call("Page.enable", json!({}));
@@ -84,6 +74,5 @@ fn the_plot_page_draws_100_points_in_chromium() {
     std::fs::write(&path, png).unwrap();
     eprintln!("screenshot saved to {}", path.display());
 
-    let _ = demo.kill();
-    let _ = demo.wait();
+    drop(demo);
 }

@@ -7,7 +7,6 @@ mod support;
 #[path = "support/ws.rs"]
 mod ws;
 
-use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -96,25 +95,11 @@ fn resource_routes_and_application_callbacks() {
 
 /// A client socket with a small receive buffer that connects and never
 /// reads after the handshake.
-fn stalled_client(addr: std::net::SocketAddr) -> TcpStream {
+fn stalled_client(addr: std::net::SocketAddr) -> ws::Raw {
     let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     socket.connect(&addr.into()).unwrap();
-    let mut stream: TcpStream = socket.into();
-    use std::io::{Read, Write};
-    stream
-        .write_all(
-            b"GET /room HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-        )
-        .unwrap();
-    let mut head = Vec::new();
-    let mut byte = [0u8; 1];
-    while !head.ends_with(b"\r\n\r\n") {
-        stream.read_exact(&mut byte).unwrap();
-        head.push(byte[0]);
-    }
-    stream
+    ws::Raw::over(socket.into(), "/room")
 }
 
 #[test]
@@ -196,7 +181,7 @@ fn one_client_that_stops_reading_does_not_slow_the_other_hundred() {
     );
 
     // The stalled client, reading at last, finds the close code 1013.
-    let mut raw = ws::Raw { stream: stalled };
+    let mut raw = stalled;
     assert_eq!(raw.read_close_code(), 1013);
     stop.store(true, Ordering::SeqCst);
     publisher

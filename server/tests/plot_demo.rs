@@ -1,44 +1,15 @@
 //! The plot demo's routes, over real sockets.
 
+#[path = "support/example.rs"]
+mod example;
 mod support;
 #[path = "support/ws.rs"]
 mod ws;
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-
-struct Demo {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Drop for Demo {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_demo(args: &[&str]) -> Demo {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_plot-demo"))
-        .args(["--no-browser", "--port", "0"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr = first
-        .trim()
-        .strip_prefix("Serving on http://")
-        .expect("the first line announces the address")
-        .parse()
-        .unwrap();
-    Demo { child, addr }
+fn start_demo(args: &[&str]) -> example::Example {
+    let mut all = vec!["--no-browser"];
+    all.extend_from_slice(args);
+    example::start(std::path::Path::new(env!("CARGO_BIN_EXE_plot-demo")), &all)
 }
 
 #[test]

@@ -2,6 +2,8 @@
 //! rustls client: a GET, a WebSocket echo, full duplex, bad and stalled
 //! handshakes, and configuration errors.
 
+#[path = "support/example.rs"]
+mod example;
 mod support;
 
 use std::collections::HashSet;
@@ -243,27 +245,13 @@ fn bad_certificates_and_keys_are_errors_at_start() {
 
 #[test]
 fn the_demo_serves_https_with_cert_and_key() {
-    use std::io::BufRead;
     let cert = certificate("demo");
-    let mut demo = std::process::Command::new(env!("CARGO_BIN_EXE_plot-demo"))
-        .args(["--no-browser", "--port", "0", "--cert"])
-        .arg(&cert.cert)
-        .arg("--key")
-        .arg(&cert.key)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    std::io::BufReader::new(demo.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let addr: SocketAddr = first
-        .trim()
-        .strip_prefix("Serving on https://")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .parse()
-        .unwrap();
+    let (cert_path, key_path) = (cert.cert.to_string_lossy(), cert.key.to_string_lossy());
+    let demo = example::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_plot-demo")),
+        &["--no-browser", "--cert", &cert_path, "--key", &key_path],
+    );
+    let addr = demo.addr;
     let config = client_config(&cert);
     let mut client = connect(addr, &config);
     client
@@ -279,6 +267,4 @@ fn the_demo_serves_https_with_cert_and_key() {
         data.read().unwrap(),
         tungstenite::Message::text("secure echo")
     );
-    let _ = demo.kill();
-    let _ = demo.wait();
 }

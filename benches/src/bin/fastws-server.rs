@@ -15,8 +15,6 @@ use std::time::Duration;
 use fastwebsockets::{upgrade, FragmentCollector, FragmentCollectorRead, Frame, OpCode, Payload};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::sync::{broadcast, Mutex};
@@ -117,33 +115,7 @@ async fn chat_member(ws: fastwebsockets::WebSocket<Upgraded>, chat: broadcast::S
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(8000);
-    let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(1);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(workers)
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .expect("bind");
-        println!("Serving on http://{}", listener.local_addr().unwrap());
-        let (chat, _) = broadcast::channel(1024);
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let chat = chat.clone();
-            tokio::spawn(async move {
-                let service = service_fn(move |req| route(req, chat.clone()));
-                let _ = http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades()
-                    .await;
-            });
-        }
-    });
+    let args = benches::server_args();
+    let (chat, _) = broadcast::channel(1024);
+    benches::serve_hyper(&args, move |req| route(req, chat.clone()));
 }

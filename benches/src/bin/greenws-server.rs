@@ -56,11 +56,9 @@ fn data(req: &mut Request) -> Response {
 }
 
 fn main() -> greenws::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(8000);
-    let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(1);
+    let args = benches::server_args();
     green::Config::new()
-        .workers(workers)
+        .workers(args.workers)
         .apply()
         .expect("settings apply at start");
     let resource = Resource::new()
@@ -76,8 +74,9 @@ fn main() -> greenws::Result<()> {
                 members: Mutex::new(HashMap::new()),
             },
         );
-    let mut server = WsgiServer::bind(("127.0.0.1", port))?.handler_class(WebSocketHandler::new());
-    if let (Some(cert), Some(key)) = (args.next(), args.next()) {
+    let mut server =
+        WsgiServer::bind(("127.0.0.1", args.port))?.handler_class(WebSocketHandler::new());
+    if let [cert, key] = args.rest.as_slice() {
         server = server.tls(cert, key)?;
     }
     println!("Serving on http://{}", server.local_addr());

@@ -8,9 +8,7 @@ use may::net::TcpListener;
 use tungstenite::protocol::WebSocketConfig;
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(8000);
-    let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(1);
+    let benches::ServerArgs { port, workers, .. } = benches::server_args();
     may::config().set_workers(workers);
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
     println!("Serving on http://{}", listener.local_addr().unwrap());

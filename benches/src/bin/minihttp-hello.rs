@@ -19,9 +19,7 @@ impl HttpService for Hello {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let port: u16 = args.next().and_then(|p| p.parse().ok()).unwrap_or(8000);
-    let workers: usize = args.next().and_then(|w| w.parse().ok()).unwrap_or(1);
+    let benches::ServerArgs { port, workers, .. } = benches::server_args();
     may::config().set_workers(workers);
     let server = HttpServer(Hello)
         .start(("127.0.0.1", port))

@@ -243,11 +243,7 @@ impl WebSocket {
     /// `Err(Error::Closed)` once a Close was sent.
     pub fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
-        let opcode = match message {
-            Message::Text(_) => OpCode::Data(Data::Text),
-            Message::Binary(_) => OpCode::Data(Data::Binary),
-        };
-        self.send_frame(opcode, message.as_bytes())?;
+        self.send_frame(data_opcode(&message), message.as_bytes())?;
         self.take_in_input();
         Ok(())
     }
@@ -551,21 +547,8 @@ impl WebSocket {
 
     /// Writes one unmasked frame; the caller holds the writer lock.
     fn write_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
-        let header = FrameHeader {
-            is_final: true,
-            rsv1: false,
-            rsv2: false,
-            rsv3: false,
-            opcode,
-            mask: None,
-        };
-        let mut head = [0u8; 14];
-        let mut cursor = Cursor::new(&mut head[..]);
-        header
-            .format(payload.len() as u64, &mut cursor)
-            .expect("a frame header fits in 14 bytes");
-        let head_len = cursor.position() as usize;
-        self.write_encoded(&head[..head_len], payload)
+        let (head, len) = frame_header(opcode, payload.len());
+        self.write_encoded(&head[..len], payload)
     }
 
     /// Writes `head` then `payload`. A write that fails or times out loses
@@ -616,6 +599,34 @@ fn truncate_utf8(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// The opcode of a data message.
+fn data_opcode(message: &Message) -> OpCode {
+    match message {
+        Message::Text(_) => OpCode::Data(Data::Text),
+        Message::Binary(_) => OpCode::Data(Data::Binary),
+    }
+}
+
+/// An unmasked, final server frame header for `len` payload bytes (the
+/// header's bytes and how many of them are used).
+fn frame_header(opcode: OpCode, len: usize) -> ([u8; 14], usize) {
+    let header = FrameHeader {
+        is_final: true,
+        rsv1: false,
+        rsv2: false,
+        rsv3: false,
+        opcode,
+        mask: None,
+    };
+    let mut head = [0u8; 14];
+    let mut cursor = Cursor::new(&mut head[..]);
+    header
+        .format(len as u64, &mut cursor)
+        .expect("a frame header fits in 14 bytes");
+    let used = cursor.position() as usize;
+    (head, used)
+}
+
 /// A message encoded once, to send to many sockets (a broadcast) without
 /// encoding it again for each.
 #[derive(Clone, Debug)]
@@ -627,23 +638,10 @@ impl PreparedMessage {
     /// Encodes `message` as an unmasked server frame.
     pub fn new(message: impl Into<Message>) -> Self {
         let message = message.into();
-        let opcode = match message {
-            Message::Text(_) => OpCode::Data(Data::Text),
-            Message::Binary(_) => OpCode::Data(Data::Binary),
-        };
-        let header = FrameHeader {
-            is_final: true,
-            rsv1: false,
-            rsv2: false,
-            rsv3: false,
-            opcode,
-            mask: None,
-        };
         let payload = message.as_bytes();
-        let mut frame = Vec::with_capacity(payload.len() + 10);
-        header
-            .format(payload.len() as u64, &mut frame)
-            .expect("writing to a Vec cannot fail");
+        let (head, len) = frame_header(data_opcode(&message), payload.len());
+        let mut frame = Vec::with_capacity(len + payload.len());
+        frame.extend_from_slice(&head[..len]);
         frame.extend_from_slice(payload);
         PreparedMessage {
             frame: frame.into(),

@@ -1,5 +1,7 @@
-//! Runs an example binary of this crate (built by `cargo test` before the
-//! tests) on a free port.
+//! Runs a binary of this crate (an example, built by `cargo test` before
+//! the tests, or the demo) on a free port.
+
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -29,11 +31,16 @@ pub fn example_path(name: &str) -> PathBuf {
     dir.join("examples").join(name)
 }
 
-/// Starts example `name` with `--port 0` and the extra arguments, and reads
-/// the address from its first line, `Serving on http://HOST:PORT`.
+/// Starts example `name` (see [`start`]).
 pub fn start_example(name: &str, args: &[&str]) -> Example {
-    let path = example_path(name);
-    let mut child = Command::new(&path)
+    start(&example_path(name), args)
+}
+
+/// Starts the binary at `path` with `--port 0` and the extra arguments, and
+/// reads the address from its first line, `Serving on http://HOST:PORT`
+/// (or https).
+pub fn start(path: &std::path::Path, args: &[&str]) -> Example {
+    let mut child = Command::new(path)
         .args(["--host", "127.0.0.1", "--port", "0"])
         .args(args)
         .stdout(Stdio::piped())
@@ -52,8 +59,10 @@ pub fn start_example(name: &str, args: &[&str]) -> Example {
         .expect("the example prints its address");
     let addr = first
         .trim()
-        .strip_prefix("Serving on http://")
+        .strip_prefix("Serving on ")
+        .and_then(|url| url.split_once("://"))
         .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .1
         .parse()
         .expect("an address");
     Example { child, addr }

@@ -48,7 +48,11 @@ pub struct Raw {
 
 impl Raw {
     pub fn connect(addr: SocketAddr, path: &str) -> Raw {
-        let mut stream = TcpStream::connect(addr).unwrap();
+        Raw::over(TcpStream::connect(addr).unwrap(), path)
+    }
+
+    /// Performs the handshake on an already connected stream.
+    pub fn over(mut stream: TcpStream, path: &str) -> Raw {
         stream
             .set_read_timeout(Some(Duration::from_secs(10)))
             .unwrap();
