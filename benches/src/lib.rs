@@ -31,6 +31,22 @@ pub fn server_args() -> ServerArgs {
     }
 }
 
+/// The `/test` reply every server gives: `Yes this is a test!` as text.
+pub fn test_page() -> Response<Full<Bytes>> {
+    Response::builder()
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from_static(b"Yes this is a test!")))
+        .expect("a valid response")
+}
+
+/// An empty 404, for paths that are neither `/test` nor a WebSocket.
+pub fn not_found() -> Response<Full<Bytes>> {
+    Response::builder()
+        .status(hyper::StatusCode::NOT_FOUND)
+        .body(Full::new(Bytes::new()))
+        .expect("a valid response")
+}
+
 /// Serves `route` over HTTP/1.1 (upgrades allowed) on tokio's multi-thread
 /// runtime, one task per connection, as a hyper user would.
 pub fn serve_hyper<F, Fut>(args: &ServerArgs, route: F)

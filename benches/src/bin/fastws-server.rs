@@ -15,7 +15,7 @@ use std::time::Duration;
 use fastwebsockets::{upgrade, FragmentCollector, FragmentCollectorRead, Frame, OpCode, Payload};
 use http_body_util::Full;
 use hyper::body::{Bytes, Incoming};
-use hyper::{Request, Response, StatusCode};
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use tokio::sync::{broadcast, Mutex};
 
@@ -27,16 +27,10 @@ async fn route(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     if path == "/test" {
-        return Ok(Response::builder()
-            .header("content-type", "text/plain")
-            .body(Full::new(Bytes::from_static(b"Yes this is a test!")))
-            .unwrap());
+        return Ok(benches::test_page());
     }
     let Ok((response, upgrade)) = upgrade::upgrade(&mut req) else {
-        return Ok(Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .body(Full::new(Bytes::new()))
-            .unwrap());
+        return Ok(benches::not_found());
     };
     tokio::spawn(async move {
         let Ok(ws) = upgrade.await else { return };

@@ -30,16 +30,10 @@ async fn route(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     if path == "/test" {
-        return Ok(Response::builder()
-            .header("content-type", "text/plain")
-            .body(Full::new(Bytes::from_static(b"Yes this is a test!")))
-            .unwrap());
+        return Ok(benches::test_page());
     }
     let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
-        return Ok(Response::builder()
-            .status(StatusCode::NOT_FOUND)
-            .body(Full::new(Bytes::new()))
-            .unwrap());
+        return Ok(benches::not_found());
     };
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
