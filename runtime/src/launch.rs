@@ -180,15 +180,15 @@ pub fn trim_stack() {
         return;
     }
     const PAGE: usize = 4096;
-    let marker = 0u8;
-    let sp = std::ptr::addr_of!(marker) as usize;
+    let sp = stack_pointer();
     // `near_top` lies below the true top by the first frames (well under a
     // page), so two pages above this estimate of the bottom clear the
     // sentinel page for sure.
     let low = bounds.near_top.saturating_sub(bounds.size).div_ceil(PAGE) * PAGE + 2 * PAGE;
-    // Keep the page of this frame and the one below it (the system call's
-    // own frames).
-    let high = (sp / PAGE * PAGE).saturating_sub(PAGE);
+    // Keep the pages in use, and room below the stack pointer for the
+    // madvise call itself (a system-call stub: a return address and a few
+    // words).
+    let high = sp.saturating_sub(256) / PAGE * PAGE;
     if high > low {
         // Safety: [low, high) lies inside this coroutine's stack, below every
         // frame in use and above its bottom page; MADV_DONTNEED on private
@@ -197,4 +197,27 @@ pub fn trim_stack() {
             libc::madvise(low as *mut libc::c_void, high - low, libc::MADV_DONTNEED);
         }
     }
+}
+
+/// The calling frame's stack pointer. Where no instruction is written for
+/// the target, a local's address less a page: a conservative stand-in.
+#[inline(always)]
+fn stack_pointer() -> usize {
+    let sp: usize;
+    #[cfg(target_arch = "x86_64")]
+    // Safety: reads a register, touches no memory.
+    unsafe {
+        std::arch::asm!("mov {}, rsp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(target_arch = "aarch64")]
+    // Safety: reads a register, touches no memory.
+    unsafe {
+        std::arch::asm!("mov {}, sp", out(reg) sp, options(nomem, nostack, preserves_flags));
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        let marker = 0u8;
+        sp = (std::ptr::addr_of!(marker) as usize).saturating_sub(4096);
+    }
+    sp
 }
