@@ -26,8 +26,6 @@ use crate::{Request, Response};
 
 /// The most of an unread request body drained to keep a connection open.
 const DRAIN_LIMIT: u64 = 1024 * 1024;
-/// Bodies up to this size are copied behind the head for a single write.
-const COALESCE_LIMIT: usize = 16 * 1024;
 /// How long a closing connection keeps reading (and discarding) what the
 /// client still sends, so that our last response is not lost to a reset.
 const LINGER: Duration = Duration::from_secs(2);
@@ -386,13 +384,9 @@ impl Connection<'_> {
 
     /// Writes the head in `self.out` and `body` behind it.
     fn write_with_body(&mut self, body: &[u8]) -> Option<()> {
-        if body.len() <= COALESCE_LIMIT {
-            self.out.extend_from_slice(body);
-            self.write_out()
-        } else {
-            self.write_out()?;
-            self.io.write_all(body).ok()
-        }
+        let result = self.io.write_parts(&self.out, body);
+        self.out.clear();
+        self.written(result)
     }
 
     /// Writes and clears `self.out`.
@@ -402,6 +396,11 @@ impl Connection<'_> {
         }
         let result = self.io.write_all(&self.out);
         self.out.clear();
+        self.written(result)
+    }
+
+    /// The outcome of a write; a failure is logged (the client went away).
+    fn written(&self, result: std::io::Result<()>) -> Option<()> {
         match result {
             Ok(()) => Some(()),
             Err(e) => {

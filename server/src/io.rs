@@ -101,8 +101,13 @@ impl ConnIo {
 
     /// Writes all of `data`.
     pub(crate) fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        self.write_parts(data, &[])
+    }
+
+    /// Writes all of `head` and then `body`, in one system call if they fit.
+    pub(crate) fn write_parts(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
         self.stream
-            .write_parts(data, &[], Some(Instant::now() + self.write_timeout))
+            .write_parts(head, body, Some(Instant::now() + self.write_timeout))
     }
 
     /// The connection's stream.

@@ -9,7 +9,6 @@
 //! ([`DuplexStream`]). So a greenlet waiting for data never holds up one
 //! that sends, over TLS as over TCP.
 
-use std::cell::RefCell;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
@@ -18,16 +17,6 @@ use std::time::Instant;
 use green::net::{DuplexStream, TcpStream};
 use parking_lot::Mutex;
 use rustls::{ServerConfig, ServerConnection};
-
-/// Bytes of a small write copied together with its header into one system
-/// call (plain TCP).
-const COALESCE_LIMIT: usize = 16 * 1024;
-
-thread_local! {
-    /// Where a small write is assembled before its first attempt. Borrowed
-    /// only between blocking points.
-    static WRITE_SCRATCH: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
-}
 
 /// A connection's byte stream.
 pub(crate) enum Transport {
@@ -156,7 +145,7 @@ impl Transport {
         deadline: Option<Instant>,
     ) -> io::Result<()> {
         match self {
-            Transport::Plain(io) => write_plain(io, head, payload, deadline),
+            Transport::Plain(io) => io.write_all_parts(head, payload, deadline),
             Transport::Tls(tls) => {
                 {
                     let mut session = tls.session.lock();
@@ -167,41 +156,6 @@ impl Transport {
             }
         }
     }
-}
-
-/// Small writes in one system call from a per-thread buffer; the rest
-/// straight from the caller's bytes.
-fn write_plain(
-    io: &DuplexStream,
-    head: &[u8],
-    payload: &[u8],
-    deadline: Option<Instant>,
-) -> io::Result<()> {
-    if payload.is_empty() {
-        return io.write_all(head, deadline);
-    }
-    let together = payload.len() <= COALESCE_LIMIT;
-    // What the first attempt could not write, to finish blocking.
-    let rest = WRITE_SCRATCH.with(|scratch| {
-        let mut out = scratch.borrow_mut();
-        out.clear();
-        out.extend_from_slice(head);
-        if together {
-            out.extend_from_slice(payload);
-        }
-        match io.try_write(&out) {
-            Ok(n) => Ok(out[n..].to_vec()),
-            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(out.to_vec()),
-            Err(e) => Err(e),
-        }
-    })?;
-    if !rest.is_empty() {
-        io.write_all(&rest, deadline)?;
-    }
-    if !together {
-        io.write_all(payload, deadline)?;
-    }
-    Ok(())
 }
 
 /// Moves pending TLS records to the socket until it would block.

@@ -1,6 +1,6 @@
 //! `DuplexStream`: one socket that a reader and writers use at the same time.
 
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::Instant;
@@ -242,6 +242,37 @@ impl DuplexStream {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 result => return result,
             }
+        }
+    }
+
+    /// Writes `head` then `body` completely, both in one system call when
+    /// the socket has room, waiting as needed until `deadline`. Saves
+    /// copying a header and its payload together, or a second call.
+    pub fn write_all_parts(
+        &self,
+        head: &[u8],
+        body: &[u8],
+        deadline: Option<Instant>,
+    ) -> io::Result<()> {
+        if body.is_empty() {
+            return self.write_all(head, deadline);
+        }
+        self.before_io(Interest::Write);
+        let first = loop {
+            match (&mut self.stream.inner())
+                .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+            {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break 0,
+                Err(e) => return Err(e),
+                Ok(n) => break n,
+            }
+        };
+        if first < head.len() {
+            self.write_all(&head[first..], deadline)?;
+            self.write_all(body, deadline)
+        } else {
+            self.write_all(&body[first - head.len()..], deadline)
         }
     }
 
