@@ -244,11 +244,9 @@ fn main() {
     );
     println!("| workload | green | tokio | std threads | tokio / green | threads / green |");
     println!("|---|---:|---:|---:|---:|---:|");
-    let rows: [(&str, u64, u64, [f64; 3]); 3] = [
+    let rows: [(&str, [f64; 3]); 3] = [
         (
             "spawn + join",
-            200_000,
-            5_000,
             [
                 median_ns(r, 200_000, green_spawn_join),
                 median_ns(r, 200_000, |n| tokio_spawn_join(&rt, n)),
@@ -257,8 +255,6 @@ fn main() {
         ),
         (
             "switch between two tasks",
-            1_000_000,
-            50_000,
             [
                 median_ns(r, 1_000_000, green_switch),
                 median_ns(r, 1_000_000, |n| tokio_switch(&rt, n)),
@@ -267,8 +263,6 @@ fn main() {
         ),
         (
             "queue ping-pong (round trip)",
-            200_000,
-            50_000,
             [
                 median_ns(r, 200_000, green_queue_ping_pong),
                 median_ns(r, 200_000, |n| tokio_queue_ping_pong(&rt, n)),
@@ -276,7 +270,7 @@ fn main() {
             ],
         ),
     ];
-    for (name, _, _, [g, t, s]) in rows {
+    for (name, [g, t, s]) in rows {
         println!(
             "| {name} | {g:.0} | {t:.0} | {s:.0} | {:.2}x | {:.1}x |",
             t / g,
