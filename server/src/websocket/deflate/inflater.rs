@@ -53,6 +53,13 @@ impl std::error::Error for InflateError {}
 const MAX_GROWTH: usize = 256 * 1024;
 const MIN_GROWTH: usize = 4 * 1024;
 
+/// A block with BFINAL set ends a DEFLATE stream, and each one costs a new
+/// zlib stream: a message may have a few, and one more per this many bytes
+/// it decompresses to. Without a bound, a flood of two-byte empty final
+/// blocks would cost a stream allocation per two bytes of input.
+const FREE_FINAL_BLOCKS: usize = 4;
+const OUTPUT_PER_FINAL_BLOCK: usize = 4 * 1024;
+
 /// Decompresses one connection's incoming compressed messages.
 ///
 /// For each message whose first frame has RSV1 set, the frame layer calls
@@ -73,8 +80,8 @@ pub(crate) struct Inflater {
     stream: Option<Decompress>,
     /// While a message arrives: where it starts in the output buffer.
     message_start: Option<usize>,
-    /// A block with BFINAL set ended a stream during this message.
-    stream_ended: bool,
+    /// Blocks with BFINAL set in this message so far.
+    final_blocks: usize,
     failed: bool,
 }
 
@@ -112,7 +119,7 @@ impl Inflater {
             context,
             stream: None,
             message_start: None,
-            stream_ended: false,
+            final_blocks: 0,
             failed: false,
         }
     }
@@ -155,7 +162,7 @@ impl Inflater {
         limit: usize,
     ) -> Result<(), InflateError> {
         self.decompress(&SYNC_FLUSH_TAIL, out, limit)?;
-        let ended = std::mem::take(&mut self.stream_ended);
+        let ended = std::mem::take(&mut self.final_blocks) > 0;
         let start = self
             .message_start
             .take()
@@ -255,8 +262,16 @@ impl Inflater {
                     // A block with BFINAL set ended the DEFLATE stream
                     // (RFC 7692 section 7.2.3.4 allows it). What follows
                     // starts a new one over the same history.
-                    self.stream_ended = true;
                     let start = self.message_start.expect("in a message");
+                    self.final_blocks += 1;
+                    let allowed = FREE_FINAL_BLOCKS + (out.len() - start) / OUTPUT_PER_FINAL_BLOCK;
+                    if self.final_blocks > allowed {
+                        return Err(InflateError::Corrupt(format!(
+                            "{} final blocks in a message of {} bytes",
+                            self.final_blocks,
+                            out.len() - start
+                        )));
+                    }
                     self.restart_stream(&out[start..])?;
                     if input.is_empty() {
                         return Ok(());

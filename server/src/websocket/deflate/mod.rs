@@ -27,6 +27,12 @@
 //!   while a message arrives, and the history is loaded into it as a
 //!   preset dictionary.
 //!
+//! Context also decides what compression can leak: an attacker who
+//! controls part of a message and sees its compressed size can guess
+//! secrets compressed with it (CRIME, BREACH). Without context that is
+//! limited to one message; the pooled compressors are reset before every
+//! use, so nothing crosses from one connection to another.
+//!
 //! The threshold (256 bytes), the level (2) and these choices come from
 //! the measurements in `measure.rs` (figures in [`DeflateConfig`]'s docs);
 //! [`DeflateConfig::prefer_ratio`] keeps full zlib streams instead.

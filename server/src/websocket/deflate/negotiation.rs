@@ -260,7 +260,8 @@ fn window_bits(name: &'static str, value: Option<&str>) -> Result<u8, Negotiatio
 /// the values of every `Sec-WebSocket-Extensions` header of the request,
 /// in order, or `None` (the handshake then goes on without compression).
 /// Offers of other extensions are ignored; broken or invalid
-/// permessage-deflate offers are declined (logged at debug level).
+/// permessage-deflate offers are declined (the first reason is logged at
+/// debug level when no offer is accepted).
 pub(crate) fn negotiate_as_server<'a, I>(
     config: &DeflateConfig,
     header_values: I,
@@ -271,12 +272,14 @@ where
     if !config.is_enabled() {
         return None;
     }
+    // Only the first reason is logged: a request may carry many offers.
+    let mut first_decline: Option<String> = None;
     for value in header_values {
         for element in extensions::parse(value) {
             let extension = match element {
                 Ok(extension) => extension,
                 Err(why) => {
-                    log::debug!("skipped a malformed Sec-WebSocket-Extensions element: {why}");
+                    first_decline.get_or_insert_with(|| format!("malformed element: {why}"));
                     continue;
                 }
             };
@@ -285,9 +288,14 @@ where
             }
             match Parsed::from_params(&extension.params, true) {
                 Ok(offer) => return Some(accept_offer(config, &offer)),
-                Err(why) => log::debug!("declined a {EXTENSION_NAME} offer: {why}"),
+                Err(why) => {
+                    first_decline.get_or_insert_with(|| format!("invalid offer: {why}"));
+                }
             }
         }
+    }
+    if let Some(why) = first_decline {
+        log::debug!("declined {EXTENSION_NAME}: {why}");
     }
     None
 }

@@ -746,3 +746,22 @@ fn negotiated_endpoints_talk_both_ways() {
         }
     }
 }
+
+#[test]
+fn a_flood_of_final_blocks_is_refused() {
+    // Each `03 00` is an empty block with BFINAL set: without a bound,
+    // every two bytes of input would cost a new zlib stream.
+    let flood: Vec<u8> = [0x03, 0x00].repeat(1 << 19);
+    for context in [OFF, RETAINED, DEDICATED] {
+        let mut inflater = Inflater::new(direction(15, context));
+        let error = inflate_pieces(&mut inflater, &[&flood], 1 << 20).unwrap_err();
+        assert!(
+            matches!(&error, InflateError::Corrupt(why) if why.contains("final blocks")),
+            "{context:?}: {error}"
+        );
+    }
+    // A few are fine: a message per final block, or a final block with
+    // RFC 7692's stored-block header after it.
+    let mut inflater = Inflater::new(direction(15, OFF));
+    assert_eq!(inflate(&mut inflater, &[0x03, 0x00, 0x03, 0x00, 0x00]), b"");
+}
