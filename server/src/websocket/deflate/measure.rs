@@ -328,3 +328,67 @@ fn threshold() {
         );
     }
 }
+
+/// Stack pages a greenlet keeps resident after compressing and
+/// decompressing a 4 KiB JSON message (with the default settings they are
+/// the only per-connection memory compression adds besides the 4 KiB
+/// history), and after `green::trim_stack`.
+#[test]
+#[ignore = "a measurement; run alone in release mode"]
+fn greenlet_stack_pages_touched() {
+    const GREENLETS: usize = 2000;
+    let config = DeflateConfig::default();
+    let agreement = negotiate_as_server(&config, [CHROMIUM.as_bytes()]).unwrap();
+    let mut rng = Rng::new(5);
+    let message = std::sync::Arc::new(market_json(0, &mut rng));
+    let payload = std::sync::Arc::new(
+        Deflater::new(agreement.incoming, &config.clone().threshold(0))
+            .compress(&message)
+            .unwrap()
+            .unwrap(),
+    );
+    let run = |work: bool, trim: bool| {
+        let release = std::sync::Arc::new(green::Event::new());
+        let ready = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let before = memory().1;
+        let greenlets: Vec<_> = (0..GREENLETS)
+            .map(|_| {
+                let (release, ready) = (release.clone(), ready.clone());
+                let (message, payload, config) = (message.clone(), payload.clone(), config.clone());
+                green::spawn(move || {
+                    if work {
+                        let mut deflater = Deflater::new(agreement.outgoing, &config);
+                        assert!(deflater.compress(&message).unwrap().is_some());
+                        let mut inflater = Inflater::new(agreement.incoming);
+                        let mut out = Vec::new();
+                        inflater.decompress(&payload, &mut out, 1 << 20).unwrap();
+                        inflater.finish_message(&mut out, 1 << 20).unwrap();
+                    }
+                    if trim {
+                        green::trim_stack();
+                    }
+                    ready.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    release.wait();
+                })
+            })
+            .collect();
+        while ready.load(std::sync::atomic::Ordering::SeqCst) < GREENLETS {
+            std::thread::yield_now();
+        }
+        let after = memory().1;
+        release.set();
+        for greenlet in greenlets {
+            greenlet.join().unwrap();
+        }
+        (after as f64 - before as f64) / GREENLETS as f64 / 1024.0
+    };
+    run(true, false); // warm the compressor pools of every worker thread
+    for round in 0..3 {
+        let idle = run(false, false);
+        let worked = run(true, false);
+        let trimmed = run(true, true);
+        println!(
+            "round {round}: resident per greenlet: idle {idle:.2} KiB, after the codec {worked:.2} KiB, after the codec and trim_stack {trimmed:.2} KiB"
+        );
+    }
+}
