@@ -145,8 +145,8 @@ impl Deflater {
         self.threshold
     }
 
-    /// Bytes this deflater keeps between messages (for measurements; the
-    /// dedicated zlib stream is counted as zlib-rs allocates it).
+    /// Bytes this deflater keeps between messages, for tests; `usize::MAX`
+    /// stands for a dedicated zlib stream, which zlib-rs sizes itself.
     #[cfg(test)]
     pub(crate) fn retained_bytes(&self) -> usize {
         match &self.context {

@@ -192,6 +192,33 @@ fn decodes_c_zlib_chat_messages_with_context() {
     }
 }
 
+/// Node 20.20's zlib (1.3.1, Chromium's fork), the way Node's `ws` uses it:
+/// `createDeflateRaw({ windowBits: 15, level: 6, memLevel: 8 })` kept
+/// across messages, `flush(Z_SYNC_FLUSH)` after each, tail removed.
+#[test]
+fn decodes_node_zlib_chat_messages_with_context() {
+    let messages: [&[u8]; 3] = [
+        br#"{"type":"chat","room":"lobby","user":"alice","text":"Hello, everyone! How are you today?"}"#,
+        br#"{"type":"chat","room":"lobby","user":"bob","text":"Hello alice! Fine, thanks. How are you today?"}"#,
+        br#"{"type":"chat","room":"lobby","user":"alice","text":"Great! Hello, everyone, again."}"#,
+    ];
+    let payloads = [
+        "04c1410e80200c04c0afd43df3022e5efd06e0269aa03558d4c6f877675e981f4444599221a0a96e88a89ab323a09f6c8848752d4480f131444cac5583f06273dd39c8a4b7a44671ed623a271ff1fd00",
+        "aa26cae4a4fc24347315c096292ab865e6a5ea28946424e66517eb61b50100",
+        "22ce0634b7bb17a52696282aa079414721313d31334f4fa91600",
+    ];
+    for context in [RETAINED, DEDICATED] {
+        let mut inflater = Inflater::new(direction(15, context));
+        for (message, payload) in messages.iter().zip(payloads) {
+            assert_eq!(
+                inflate(&mut inflater, &hex(payload)),
+                *message,
+                "{context:?}"
+            );
+        }
+    }
+}
+
 /// Forty numbered lines; C zlib's second message below refers into the
 /// first, up to its 1 KiB window back.
 fn fox_lines(seed: usize) -> Vec<u8> {
