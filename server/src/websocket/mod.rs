@@ -6,6 +6,10 @@
 //! duplex I/O, limits, the heartbeat and the closing handshake.
 
 mod decoder;
+// permessage-deflate (RFC 7692), sans-IO. Nothing calls it yet: issue 14's
+// integration wires it into the handshake and the frame layer.
+#[cfg_attr(not(test), allow(dead_code, unused_imports))]
+mod deflate;
 mod handshake;
 mod hub;
 mod message;

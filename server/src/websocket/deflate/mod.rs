@@ -1,0 +1,62 @@
+//! permessage-deflate (RFC 7692): negotiation and the message codec, with
+//! no I/O.
+//!
+//! - [`negotiate_as_server`] / [`client_offer`] + [`negotiate_as_client`]
+//!   turn `Sec-WebSocket-Extensions` values into an [`Agreement`]: the
+//!   response header and, for each direction, the window and how context
+//!   is kept ([`Direction`]).
+//! - [`Deflater`] compresses this endpoint's messages whole;
+//!   [`PreparedPayload`] compresses a broadcast once per distinct setting.
+//! - [`Inflater`] decompresses the peer's messages frame by frame, never
+//!   holding more than the message limit.
+//!
+//! # Memory, and the defaults
+//!
+//! A zlib-rs compressor holds about 320 KiB (window 15) and a decompressor
+//! about 44 KiB whatever its window, so ten thousand connections that each
+//! kept both would hold 3.6 GB. By default ([`DeflateConfig::default`]):
+//!
+//! - this endpoint's messages keep no context (the server answers
+//!   `server_no_context_takeover`, which RFC 7692 section 7.1.1.1 allows
+//!   unasked): compressors come from a small per-thread pool and hold
+//!   nothing per connection, and a broadcast is compressed once;
+//! - the peer's messages keep a 4 KiB window of history when the peer lets
+//!   its window be limited (`client_max_window_bits=12`, which Chromium,
+//!   Safari and Python's `websockets` allow) and none otherwise (Firefox
+//!   then gets `client_no_context_takeover`); the decompressor exists only
+//!   while a message arrives, and the history is loaded into it as a
+//!   preset dictionary.
+//!
+//! Context also decides what compression can leak: an attacker who
+//! controls part of a message and sees its compressed size can guess
+//! secrets compressed with it (CRIME, BREACH). Without context that is
+//! limited to one message; the pooled compressors are reset before every
+//! use, so nothing crosses from one connection to another.
+//!
+//! The threshold (256 bytes), the level (2) and these choices come from
+//! the measurements in `measure.rs` (figures in [`DeflateConfig`]'s docs);
+//! [`DeflateConfig::prefer_ratio`] keeps full zlib streams instead.
+
+mod config;
+mod deflater;
+mod extensions;
+mod history;
+mod inflater;
+mod negotiation;
+mod prepared;
+
+#[cfg(test)]
+mod measure;
+#[cfg(test)]
+mod samples;
+#[cfg(test)]
+mod tests;
+
+pub use config::{ContextTakeover, DeflateConfig};
+pub(crate) use deflater::{CompressError, Deflater};
+pub(crate) use inflater::{InflateError, Inflater};
+pub use negotiation::NegotiationError;
+pub(crate) use negotiation::{
+    client_offer, negotiate_as_client, negotiate_as_server, Agreement, DeflateParams, Direction,
+};
+pub(crate) use prepared::{Compressed, PreparedPayload};
