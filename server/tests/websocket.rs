@@ -93,6 +93,13 @@ fn app(req: &mut Request, reports: &Reports) -> Response {
             let result = ws.receive();
             reports.put(format!("{result:?}"));
         }
+        "/close-with" => {
+            // Closes with the code the client asks for in a text message.
+            if let Ok(Some(Message::Text(code))) = ws.receive() {
+                let closed = ws.close(code.parse().unwrap(), "as asked");
+                reports.put(format!("close {code}: {closed:?}"));
+            }
+        }
         _ => {}
     }
     Response::upgraded()
@@ -550,4 +557,111 @@ fn a_lost_connection_is_an_error_and_sending_after_close_fails() {
     let raw = Raw::connect(server.local_addr(), "/");
     drop(raw);
     assert_eq!(report(&reports), "Err(ConnectionLost) / Err(Closed)");
+}
+
+/// Every code RFC 6455 section 7.4 and the IANA registry allow on the
+/// wire, and a selection of those they do not.
+const VALID_CLOSE_CODES: [u16; 14] = [
+    1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014, 3000, 4999,
+];
+const INVALID_CLOSE_CODES: [u16; 11] = [
+    0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2999, 5000, 65535,
+];
+
+#[test]
+fn every_valid_close_code_from_the_peer_is_echoed() {
+    let (server, _) = server();
+    for code in VALID_CLOSE_CODES {
+        let mut raw = Raw::connect(server.local_addr(), "/echo");
+        raw.send_frame(0x88, &code.to_be_bytes(), true);
+        assert_eq!(raw.read_close_code(), code, "the echo of {code}");
+    }
+}
+
+#[test]
+fn an_invalid_close_code_from_the_peer_is_a_protocol_error() {
+    let (server, _) = server();
+    for code in INVALID_CLOSE_CODES {
+        let mut raw = Raw::connect(server.local_addr(), "/echo");
+        raw.send_frame(0x88, &code.to_be_bytes(), true);
+        assert_eq!(raw.read_close_code(), 1002, "the answer to {code}");
+    }
+}
+
+#[test]
+fn close_sends_every_valid_code_and_refuses_the_others() {
+    let (server, reports) = server();
+    for code in VALID_CLOSE_CODES {
+        let mut raw = Raw::connect(server.local_addr(), "/close-with");
+        raw.send_frame(0x81, code.to_string().as_bytes(), true);
+        assert_eq!(raw.read_close_code(), code);
+        raw.send_frame(0x88, &code.to_be_bytes(), true);
+        assert_eq!(report(&reports), format!("close {code}: Ok(())"));
+    }
+    for code in INVALID_CLOSE_CODES {
+        let mut raw = Raw::connect(server.local_addr(), "/close-with");
+        raw.send_frame(0x81, code.to_string().as_bytes(), true);
+        let report = report(&reports);
+        assert!(
+            report.starts_with(&format!("close {code}: Err(Protocol(")),
+            "{report}"
+        );
+    }
+}
+
+#[test]
+fn a_64_bit_length_with_the_top_bit_set_is_a_protocol_error() {
+    let (server, reports) = server();
+    let mut raw = Raw::connect(server.local_addr(), "/echo");
+    let mut frame = vec![0x82, 0x80 | 127];
+    frame.extend_from_slice(&(1u64 << 63 | 5).to_be_bytes());
+    frame.extend_from_slice(&[1, 2, 3, 4]);
+    raw.stream.write_all(&frame).unwrap();
+    assert_eq!(raw.read_close_code(), 1002);
+    let report = report(&reports);
+    assert!(report.contains("Protocol"), "{report}");
+}
+
+#[test]
+fn a_close_the_peer_never_answers_is_reported_as_timed_out() {
+    let reports = Reports::unbounded();
+    let config = WebSocketConfig {
+        close_timeout: Duration::from_millis(200),
+        ..WebSocketConfig::default()
+    };
+    let server = start(WebSocketHandler::new().config(config), reports.clone());
+    let mut raw = Raw::connect(server.local_addr(), "/close");
+    assert_eq!(raw.read_close_code(), 4000);
+    // This peer never answers; the server gives up and closes the socket.
+    assert!(raw.is_closed());
+    assert_eq!(
+        report(&reports),
+        "close: Err(CloseTimeout { timeout: 200ms }), then Err(CloseTimeout { timeout: 200ms })"
+    );
+}
+
+#[test]
+fn durations_of_any_size_in_the_config_do_not_panic() {
+    let reports = Reports::unbounded();
+    let config = WebSocketConfig {
+        ping_interval: Some(Duration::MAX),
+        dead_peer_timeout: Some(Duration::MAX),
+        close_timeout: Duration::MAX,
+        send_timeout: Duration::MAX,
+        ..WebSocketConfig::default()
+    };
+    let server = start(WebSocketHandler::new().config(config), reports.clone());
+    let addr = server.local_addr();
+    let mut client = connect(addr, "/echo");
+    client.send(tungstenite::Message::text("huge")).unwrap();
+    assert_eq!(client.read().unwrap(), tungstenite::Message::text("huge"));
+    client.close(None).unwrap();
+    while client.read().is_ok() {}
+    assert_eq!(report(&reports), "echo ended: Ok(()), closed true");
+    // A close waits as long as it takes (here: until the client answers).
+    let mut raw = Raw::connect(addr, "/close");
+    assert_eq!(raw.read_close_code(), 4000);
+    raw.send_frame(0x88, &4000u16.to_be_bytes(), true);
+    assert!(raw.is_closed());
+    assert_eq!(report(&reports), "close: Ok(()), then Ok(None)");
 }

@@ -266,10 +266,15 @@ impl Request<'_> {
             return None;
         }
         let (stream, leftover) = io.take();
+        if !leftover.is_empty() {
+            log::debug!("{}: data arrived before the 101", info.peer_addr);
+            return None;
+        }
         if let Some(size) = offer.handler.config.send_buffer {
+            let size = size.min(i32::MAX as usize);
             let _ = socket2::SockRef::from(stream.tcp().inner()).set_send_buffer_size(size);
         }
-        let ws = WebSocket::new(stream, leftover, offer.handler.config.clone(), info);
+        let ws = WebSocket::new(stream, offer.handler.config.clone(), info);
         io.set_upgraded(ws.clone());
         Some(ws)
     }

@@ -12,7 +12,7 @@ mod message;
 mod resource;
 mod socket;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub(crate) use handshake::Offer;
 pub use handshake::WebSocketHandler;
@@ -25,7 +25,7 @@ pub use socket::{PreparedMessage, WebSocket};
 /// [`WebSocketHandler`] accepts. Every field has a default:
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// let config = greenws::WebSocketConfig {
 ///     ping_interval: Some(Duration::from_secs(20)),
 ///     dead_peer_timeout: Some(Duration::from_secs(60)),
@@ -70,4 +70,10 @@ impl Default for WebSocketConfig {
             send_buffer: None,
         }
     }
+}
+
+/// `timeout` from now, or `None` (no limit) when that is too far to
+/// represent: a huge timeout (`Duration::MAX`) means none.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }
