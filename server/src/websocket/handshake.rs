@@ -11,6 +11,7 @@ use http::{Method, StatusCode, Version};
 use super::socket::Info;
 use super::{WebSocket, WebSocketConfig};
 use crate::codec::head::connection_tokens;
+use crate::io::ConnIo;
 use crate::{Handler, Request, Response};
 
 /// What an accepted handshake leaves on the request for the app.
@@ -31,7 +32,10 @@ type OriginCheck = dyn Fn(Option<&str>) -> bool + Send + Sync;
 /// a malformed one (not GET, not HTTP/1.1, no `Connection: upgrade`, a
 /// missing or malformed `Sec-WebSocket-Key`), 426 with
 /// `Sec-WebSocket-Version: 13` for another protocol version, 403 when the
-/// origin check refuses. A good handshake reaches the app, which takes the
+/// origin check refuses. A client must wait for the 101 before it sends
+/// anything more (RFC 6455 section 4.1), so a request with a body, or with
+/// bytes already behind it, gets 400 and the connection closes: nothing
+/// that arrived before the 101 is ever read as a WebSocket frame. A good handshake reaches the app, which takes the
 /// connection with [`Request::websocket`] (the 101 goes out then) or
 /// answers with an ordinary response. Other requests are plain HTTP.
 ///
@@ -163,6 +167,12 @@ impl Handler for WebSocketHandler {
             (Some(key), None) if is_valid_key(key.as_bytes()) => key.as_bytes().to_vec(),
             _ => return refuse("Sec-WebSocket-Key must be one base64 value of 16 bytes"),
         };
+        if !request.body_finished() {
+            return refuse_and_close("a WebSocket handshake has no body");
+        }
+        if arrived_after_head(request.io()) {
+            return refuse_and_close("data sent before the 101 Switching Protocols");
+        }
         if let Some(check) = &self.origin_check {
             let origin = request.header(ORIGIN.as_str());
             if !check(origin) {
@@ -172,7 +182,8 @@ impl Handler for WebSocketHandler {
                 ));
             }
         }
-        let offered_protocols = headers
+        let offered_protocols = request
+            .headers()
             .get_all(SEC_WEBSOCKET_PROTOCOL)
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -189,6 +200,25 @@ impl Handler for WebSocketHandler {
     }
 }
 
+/// 400, and the connection closes: what follows the request cannot be
+/// told apart from the next request.
+fn refuse_and_close(why: &str) -> Option<Response> {
+    Some(
+        Response::error(StatusCode::BAD_REQUEST, format!("Bad Request: {why}"))
+            .with_header("connection", "close"),
+    )
+}
+
+/// True when bytes arrived after the request head: read along with it, or
+/// in the socket now (taken into the connection's buffer, where they are
+/// the HTTP layer's).
+fn arrived_after_head(io: &mut ConnIo) -> bool {
+    if io.buffered().is_empty() {
+        let _ = io.fill_now();
+    }
+    !io.buffered().is_empty()
+}
+
 fn is_valid_key(key: &[u8]) -> bool {
     data_encoding::BASE64
         .decode(key)
@@ -201,6 +231,11 @@ impl Request<'_> {
     /// without that handler class). The `101 Switching Protocols` is sent
     /// here, agreeing on the first subprotocol the client offered that the
     /// handler lists.
+    ///
+    /// Also `None` when the client sent more bytes after its request
+    /// while the app decided (against RFC 6455 section 4.1): the app's
+    /// answer goes out as HTTP and those bytes are read as the next
+    /// request; and when the 101 cannot be sent.
     ///
     /// The app then talks over the socket and returns
     /// [`Response::upgraded`]; when it returns, a socket still open is
@@ -258,6 +293,13 @@ impl Request<'_> {
             peer_addr: self.peer_addr(),
         };
         let io = self.io();
+        if arrived_after_head(io) {
+            log::debug!(
+                "{}: data arrived before the 101; the upgrade is declined",
+                info.peer_addr
+            );
+            return None;
+        }
         if let Err(e) = io.write_all(head.as_bytes()) {
             log::debug!(
                 "{}: the 101 response could not be sent: {e}",
@@ -266,10 +308,7 @@ impl Request<'_> {
             return None;
         }
         let (stream, leftover) = io.take();
-        if !leftover.is_empty() {
-            log::debug!("{}: data arrived before the 101", info.peer_addr);
-            return None;
-        }
+        debug_assert!(leftover.is_empty(), "checked just before the 101");
         if let Some(size) = offer.handler.config.send_buffer {
             let size = size.min(i32::MAX as usize);
             let _ = socket2::SockRef::from(stream.tcp().inner()).set_send_buffer_size(size);
