@@ -72,6 +72,8 @@ pub(crate) struct Inner {
     input_held: AtomicUsize,
     status: parking_lot::Mutex<Status>,
     closed: green::Event,
+    /// Run once when the connection closes, by key (see `on_close`).
+    close_hooks: parking_lot::Mutex<Vec<(u64, CloseHook)>>,
     config: Arc<WebSocketConfig>,
     path: String,
     origin: Option<String>,
@@ -154,6 +156,9 @@ enum Wait {
     No { budget: usize },
 }
 
+/// Something to do once the connection closes.
+type CloseHook = Box<dyn FnOnce() + Send>;
+
 /// One step of reading.
 enum Step {
     Event(Event),
@@ -224,6 +229,7 @@ impl WebSocket {
                 input_held: AtomicUsize::new(0),
                 status: parking_lot::Mutex::new(Status::default()),
                 closed: green::Event::new(),
+                close_hooks: parking_lot::Mutex::new(Vec::new()),
                 config,
                 path: info.path,
                 origin: info.origin,
@@ -622,12 +628,38 @@ impl WebSocket {
         }
     }
 
-    /// Closes the socket for good; wakes every greenlet waiting on it.
+    /// Closes the socket for good; wakes every greenlet waiting on it and
+    /// runs the close hooks.
     fn finish(&self) {
         if !self.inner.closed.is_set() {
             let _ = self.inner.io.shutdown(Shutdown::Both);
             self.inner.closed.set();
         }
+        let hooks = std::mem::take(&mut *self.inner.close_hooks.lock());
+        for (_, hook) in hooks {
+            hook();
+        }
+    }
+
+    /// Runs `hook` once the connection closes, in the greenlet that closes
+    /// it (so it must be short and must not block). `key` names it for
+    /// [`forget_close_hook`](Self::forget_close_hook); keys are the
+    /// caller's to keep unique. False, and the hook is dropped unrun, when
+    /// the connection is closed already.
+    pub(crate) fn on_close(&self, key: u64, hook: impl FnOnce() + Send + 'static) -> bool {
+        let mut hooks = self.inner.close_hooks.lock();
+        // `finish` marks the socket closed before it takes the hooks: a
+        // hook added after that check would never run.
+        if self.closed() {
+            return false;
+        }
+        hooks.push((key, Box::new(hook)));
+        true
+    }
+
+    /// Drops the close hook added under `key`, if it has not run.
+    pub(crate) fn forget_close_hook(&self, key: u64) {
+        self.inner.close_hooks.lock().retain(|(k, _)| *k != key);
     }
 
     /// The earliest of what `receive` must wake for: the next ping, the
