@@ -390,8 +390,9 @@ impl Request<'_> {
             .unwrap_or_default()
     }
 
-    /// True when this request is an upgrade the handler accepted and
-    /// [`websocket`](Self::websocket) would take.
+    /// True when this request is an upgrade the handler accepted, which
+    /// [`websocket`](Self::websocket) takes (unless the client sends more
+    /// before the 101).
     pub fn is_websocket(&self) -> bool {
         self.upgrade.is_some()
     }
