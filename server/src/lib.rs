@@ -96,6 +96,7 @@ mod error;
 mod handler;
 mod io;
 mod limits;
+pub mod proto;
 mod request;
 mod response;
 mod server;
@@ -108,10 +109,11 @@ pub use ::http;
 pub use error::{Error, Result};
 pub use handler::{App, Handler, HttpHandler};
 pub use limits::Limits;
+pub use proto::websocket::{CloseCode, CloseReason, Message, ProtocolError};
 pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};
 pub use websocket::{
-    CloseReason, Hub, MemberId, Message, PreparedMessage, Resource, WebSocket,
-    WebSocketApplication, WebSocketConfig, WebSocketHandler,
+    Hub, MemberId, Messages, PreparedMessage, Resource, WebSocket, WebSocketApplication,
+    WebSocketConfig, WebSocketHandler,
 };

@@ -41,10 +41,7 @@ impl WebSocketApplication for Broadcast {
 }
 
 fn start(hub: Hub, events: green::Queue<String>) -> greenws::ServerHandle {
-    let config = WebSocketConfig {
-        send_buffer: Some(8 * 1024),
-        ..WebSocketConfig::default()
-    };
+    let config = WebSocketConfig::default().send_buffer(Some(8 * 1024));
     let resource = Resource::new()
         .websocket("/room", Broadcast { hub, events })
         .app("/", |_req: &mut Request| Response::text("front page"))

@@ -86,11 +86,9 @@ fn report(reports: &green::Queue<String>) -> String {
 
 #[test]
 fn a_send_only_app_holds_at_most_one_message_size_of_input() {
-    let config = WebSocketConfig {
-        max_message_size: 64 * 1024,
-        max_frame_size: 64 * 1024,
-        ..WebSocketConfig::default()
-    };
+    let config = WebSocketConfig::default()
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024);
     let (server, channels) = start(config);
     let mut raw = Raw::connect(server.local_addr(), "/ticks");
     // 40 messages of 60 000 bytes: far more than the app may hold; the
@@ -143,10 +141,7 @@ fn a_close_discards_the_messages_that_arrive_before_the_peers_close() {
 
 #[test]
 fn a_close_ends_at_its_timeout_while_the_peer_floods() {
-    let config = WebSocketConfig {
-        close_timeout: Duration::from_millis(300),
-        ..WebSocketConfig::default()
-    };
+    let config = WebSocketConfig::default().close_timeout(Duration::from_millis(300));
     let (server, channels) = start(config);
     let mut raw = Raw::connect(server.local_addr(), "/close");
     assert_eq!(raw.read_close_code(), 4000);

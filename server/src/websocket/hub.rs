@@ -17,7 +17,8 @@ use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
 
-use super::{Message, PreparedMessage, WebSocket};
+use super::{PreparedMessage, WebSocket};
+use crate::proto::websocket::Message;
 
 /// Member ids are unique in the process, not only in their hub: they are
 /// also the keys of the close hooks they add to sockets, which any number

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use super::{Message, WebSocket};
+use super::WebSocket;
+use crate::proto::websocket::Message;
 use crate::{App, Request, Response};
 
 /// An application driven by WebSocket events, like gevent-websocket's
@@ -136,7 +137,7 @@ fn run(app: &dyn WebSocketApplication, ws: &WebSocket) {
         match ws.receive() {
             Ok(Some(message)) => app.on_message(ws, message),
             Ok(None) => match ws.close_reason() {
-                Some(close) => break (close.code, close.reason),
+                Some(close) => break (close.code.as_u16(), close.reason),
                 None => break (1005, String::new()),
             },
             Err(e) => break (1006, e.to_string()),
