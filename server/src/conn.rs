@@ -51,11 +51,7 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             }
         }
     };
-    let io = ConnIo::new(
-        transport,
-        shared.limits.write_timeout,
-        registration.entry.clone(),
-    );
+    let io = ConnIo::new(transport, &shared.limits, registration.entry.clone());
     let mut conn = Connection {
         io,
         out: Vec::new(),
@@ -172,7 +168,7 @@ impl Connection<'_> {
         let mut scanned = 0;
         let mut seen_line_end = false;
         // Beyond this a head cannot be valid, whatever its shape.
-        let absolute_max = limits.max_request_line + limits.max_header_bytes + 4;
+        let absolute_max = head_limits.max_head_bytes();
         loop {
             let buffered = self.io.buffered();
             if !buffered.is_empty() {

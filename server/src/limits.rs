@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use crate::codec::chunked;
 use crate::codec::head::HeadLimits;
 
 /// Limits on what a client may send and how long it may take. Every field
@@ -58,6 +59,12 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The most bytes a connection keeps read but not used: a request
+    /// head, or a chunk-size line or the trailers of a chunked body.
+    pub(crate) fn max_buffered(&self) -> usize {
+        self.head().max_head_bytes().max(chunked::MAX_SIZE_LINE + 2)
+    }
+
     pub(crate) fn head(&self) -> HeadLimits {
         HeadLimits {
             max_request_line: self.max_request_line,

@@ -3,8 +3,9 @@
 
 use std::ops::Range;
 
-/// The longest chunk-size line accepted (size, extensions, line ending).
-const MAX_SIZE_LINE: usize = 4096;
+/// The longest chunk-size line accepted: the size and its extensions,
+/// without the line ending.
+pub const MAX_SIZE_LINE: usize = 4096;
 
 /// Why a chunked body was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

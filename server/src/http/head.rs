@@ -6,6 +6,11 @@ use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use percent_encoding::percent_decode_str;
 
+/// The most bytes of empty lines skipped before a request line (ten CRLF
+/// pairs, Apache's default of ten blank lines); more is refused with 400.
+/// RFC 9112 section 2.2 asks a server to ignore at least one.
+pub const MAX_LEADING_EMPTY_BYTES: usize = 20;
+
 /// Size limits on a request head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeadLimits {
@@ -18,6 +23,19 @@ pub struct HeadLimits {
     pub max_headers: usize,
     /// Largest declared `Content-Length` (else 413).
     pub max_body: u64,
+}
+
+impl HeadLimits {
+    /// The most bytes a request head can take within these limits: the
+    /// empty lines skipped before it, the request line and its line ending,
+    /// and the header block. Given more than this, [`parse_head`] never asks
+    /// for more bytes: it returns a head or an error.
+    pub fn max_head_bytes(&self) -> usize {
+        MAX_LEADING_EMPTY_BYTES
+            .saturating_add(self.max_request_line)
+            .saturating_add(2)
+            .saturating_add(self.max_header_bytes)
+    }
 }
 
 /// How the request body is delimited.
@@ -130,16 +148,22 @@ fn bad(why: impl Into<String>) -> HeadError {
 /// Looks for a complete request head at the start of `buf`.
 ///
 /// Returns `Ok(None)` while more bytes are needed (and the limits still
-/// allow them), or the head and the number of bytes it took (including any
-/// empty lines before the request line, which are skipped).
+/// allow them), or the head and the number of bytes it took (including the
+/// empty lines before the request line, which are skipped: at most
+/// [`MAX_LEADING_EMPTY_BYTES`] of them).
 pub fn parse_head(
     buf: &[u8],
     limits: &HeadLimits,
 ) -> Result<Option<(RequestHead, usize)>, HeadError> {
-    // Empty lines before a request line are allowed and ignored.
+    // A few empty lines before a request line are allowed and ignored.
     let mut start = 0;
     while buf[start..].starts_with(b"\r\n") || buf[start..].starts_with(b"\n") {
         start += if buf[start] == b'\r' { 2 } else { 1 };
+        if start > MAX_LEADING_EMPTY_BYTES {
+            return Err(bad(format!(
+                "more than {MAX_LEADING_EMPTY_BYTES} bytes of empty lines before the request line"
+            )));
+        }
     }
     let rest = &buf[start..];
     let Some(line_end) = memchr::memchr(b'\n', rest) else {
@@ -451,6 +475,63 @@ mod tests {
         let (h, used) = parse(raw).unwrap().unwrap();
         assert_eq!(used, raw.len());
         assert_eq!(h.path, "/");
+    }
+
+    #[test]
+    fn leading_empty_lines_limit_at_n_and_n_plus_one() {
+        let with = |empty: &str| format!("{empty}GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(
+            parse(&with(&"\r\n".repeat(10))).unwrap().unwrap().1,
+            20 + 27
+        );
+        assert!(parse(&with(&"\n".repeat(20))).unwrap().is_some());
+        assert!(parse(&"\r\n".repeat(10)).unwrap().is_none());
+        for over in ["\n".repeat(21), "\r\n".repeat(11)] {
+            let e = parse(&with(&over)).unwrap_err();
+            assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+            assert!(e.message().contains("empty lines"), "{}", e.message());
+            // Refused without waiting for the request line.
+            assert!(parse(&over).is_err());
+        }
+    }
+
+    #[test]
+    fn past_max_head_bytes_a_head_is_complete_or_refused() {
+        // Whatever the bytes, a buffer longer than `max_head_bytes` never
+        // asks for more: the connection's read buffer needs no more room.
+        let max = LIMITS.max_head_bytes();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = |alphabet: &[u8]| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            alphabet[(seed % alphabet.len() as u64) as usize]
+        };
+        let mut shapes: Vec<Vec<u8>> = vec![
+            b"\r\n".repeat(max),
+            b"\n".repeat(max),
+            b"G".repeat(max + 2),
+            [&b"GET / HTTP/1.1\r\n"[..], &b"X: v\r\n".repeat(max)].concat(),
+            [&b"GET / HTTP/1.1\r\nX: "[..], &b"v".repeat(max)].concat(),
+            [
+                &b"\r\n".repeat(10)[..],
+                &b"GET / HTTP/1.1\r\nX: "[..],
+                &b"v".repeat(max),
+            ]
+            .concat(),
+        ];
+        for _ in 0..200 {
+            shapes.push((0..max + 64).map(|_| random(b"\r\n:G/ Xv")).collect());
+        }
+        for shape in &shapes {
+            for len in max + 1..shape.len().min(max + 64) {
+                assert!(
+                    !matches!(parse_head(&shape[..len], &LIMITS), Ok(None)),
+                    "{:?}",
+                    String::from_utf8_lossy(&shape[..len])
+                );
+            }
+        }
     }
 
     #[test]
