@@ -354,7 +354,7 @@ fn malformed_and_ambiguous_requests_get_an_error_and_a_close() {
             400,
         ),
         (
-            "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
             501,
         ),
         ("GET / HTTP/3.0\r\nHost: t\r\n\r\n", 505),

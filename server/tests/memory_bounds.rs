@@ -90,3 +90,58 @@ fn pipelined_requests_behind_a_response_are_all_answered_in_order() {
     }
     sender.join().unwrap();
 }
+
+/// A chunked POST to /echo with this body (size lines, data, trailers).
+fn chunked(body: &str) -> String {
+    format!("POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{body}")
+}
+
+/// Expects a 400 to `raw` and then a closed connection.
+fn refused(addr: std::net::SocketAddr, raw: &str) {
+    let mut c = Client::connect(addr);
+    let r = c.request(raw);
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(c.is_closed());
+}
+
+#[test]
+fn chunk_size_line_limit_at_n_and_n_plus_one() {
+    let server = start_with(limits(), app);
+    // A size line of `len` bytes without its CRLF.
+    let line = |len: usize| chunked(&format!("1;a={}\r\nx\r\n0\r\n\r\n", "v".repeat(len - 4)));
+    let max = greenws::codec::chunked::MAX_SIZE_LINE;
+    let mut c = Client::connect(server.local_addr());
+    assert_eq!(c.request(line(max)).text(), "x");
+    refused(server.local_addr(), &line(max + 1));
+}
+
+#[test]
+fn chunk_extension_bytes_limit_at_n_and_n_plus_one() {
+    let server = start_with(limits(), app);
+    // Extensions of `total` bytes in all, in chunks of one byte.
+    let body = |total: usize| {
+        let mut out = String::new();
+        let mut left = total;
+        while left > 0 {
+            let ext = left.min(4000);
+            out.push_str(&format!("1;a={}\r\nx\r\n", "v".repeat(ext - 3)));
+            left -= ext;
+        }
+        chunked(&(out + "0\r\n\r\n"))
+    };
+    let max = greenws::codec::chunked::MAX_EXTENSION_BYTES;
+    let mut c = Client::connect(server.local_addr());
+    assert_eq!(c.request(body(max)).text(), "xxxxx");
+    refused(server.local_addr(), &body(max + 1));
+}
+
+#[test]
+fn trailer_section_limit_at_n_and_n_plus_one() {
+    // The trailer section is bounded like the header block: its lines with
+    // their CRLF and the empty line that ends it, at most 400 bytes here.
+    let server = start_with(limits(), app);
+    let body = |v: usize| chunked(&format!("1\r\nx\r\n0\r\nX: {}\r\n\r\n", "v".repeat(v)));
+    let mut c = Client::connect(server.local_addr());
+    assert_eq!(c.request(body(400 - 7)).text(), "x");
+    refused(server.local_addr(), &body(400 - 6));
+}

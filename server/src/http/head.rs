@@ -270,7 +270,7 @@ fn build_head(
             _ => return Err(bad("more than one Host header")),
         }
     }
-    let framing = body_framing(&headers, limits)?;
+    let framing = body_framing(&headers, version, limits)?;
     let keep_alive = connection_keep_alive(&headers, version);
     let expect_continue = match headers.get(EXPECT) {
         None => false,
@@ -333,31 +333,49 @@ fn split_target(method: &Method, target: &str) -> Result<(String, Option<String>
     Ok((path, query))
 }
 
-/// Decides the body framing, refusing what could be read two ways.
-fn body_framing(headers: &HeaderMap, limits: &HeadLimits) -> Result<BodyFraming, HeadError> {
-    let mut codings = Vec::new();
-    for value in headers.get_all(TRANSFER_ENCODING) {
-        let value = value
-            .to_str()
-            .map_err(|_| bad("Transfer-Encoding is not ASCII"))?;
-        for coding in value.split(',') {
-            codings.push(coding.trim().to_ascii_lowercase());
-        }
-    }
+/// Decides the body framing by RFC 9112 section 6, refusing what could be
+/// read two ways (the request could hide another one behind it):
+/// Transfer-Encoding in HTTP/1.0, Transfer-Encoding with Content-Length,
+/// Transfer-Encoding that does not end in `chunked` (once), and
+/// conflicting or invalid Content-Length values. A list of equal
+/// Content-Length values counts as one.
+fn body_framing(
+    headers: &HeaderMap,
+    version: Version,
+    limits: &HeadLimits,
+) -> Result<BodyFraming, HeadError> {
     let has_length = headers.contains_key(CONTENT_LENGTH);
-    if !codings.is_empty() {
+    if headers.contains_key(TRANSFER_ENCODING) {
+        if version == Version::HTTP_10 {
+            return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
+        }
         if has_length {
             return Err(bad("both Content-Length and Transfer-Encoding"));
         }
-        if let Some(other) = codings.iter().find(|c| *c != "chunked") {
-            return if other.is_empty() {
-                Err(bad("empty Transfer-Encoding"))
-            } else {
-                Err(HeadError::NotImplemented(other.clone()))
-            };
+        let mut codings = Vec::new();
+        for value in headers.get_all(TRANSFER_ENCODING) {
+            let value = value
+                .to_str()
+                .map_err(|_| bad("Transfer-Encoding is not ASCII"))?;
+            for coding in value.split(',') {
+                let coding = coding.trim_matches([' ', '\t']);
+                if coding.is_empty() {
+                    return Err(bad("an empty element in Transfer-Encoding"));
+                }
+                codings.push(coding.to_ascii_lowercase());
+            }
         }
-        if codings.len() > 1 {
+        if codings.last().map(String::as_str) != Some("chunked") {
+            return Err(bad(
+                "Transfer-Encoding does not end in chunked: the body length is unknown",
+            ));
+        }
+        let others = &codings[..codings.len() - 1];
+        if others.iter().any(|c| c == "chunked") {
             return Err(bad("chunked applied more than once"));
+        }
+        if let Some(other) = others.first() {
+            return Err(HeadError::NotImplemented(other.clone()));
         }
         return Ok(BodyFraming::Chunked);
     }
@@ -624,18 +642,33 @@ mod tests {
                 "Transfer-Encoding: gzip, chunked",
                 StatusCode::NOT_IMPLEMENTED,
             ),
+            ("Transfer-Encoding: chunked, gzip", StatusCode::BAD_REQUEST),
+            ("Transfer-Encoding: x-custom", StatusCode::BAD_REQUEST),
             (
-                "Transfer-Encoding: chunked, gzip",
+                "Transfer-Encoding: x-custom, chunked",
                 StatusCode::NOT_IMPLEMENTED,
             ),
-            ("Transfer-Encoding: x-custom", StatusCode::NOT_IMPLEMENTED),
             ("Transfer-Encoding: ,", StatusCode::BAD_REQUEST),
+            ("Transfer-Encoding: chunked,", StatusCode::BAD_REQUEST),
             ("Expect: something-else", StatusCode::EXPECTATION_FAILED),
         ];
         for (headers, status) in cases {
             let raw = format!("POST / HTTP/1.1\r\nHost: h\r\n{headers}\r\n\r\n");
             assert_eq!(parse(&raw).unwrap_err().status(), status, "{headers}");
         }
+    }
+
+    #[test]
+    fn transfer_encoding_in_http_1_0_is_faulty_framing() {
+        for headers in [
+            "Transfer-Encoding: chunked",
+            "Transfer-Encoding: chunked\r\nContent-Length: 5",
+        ] {
+            let raw = format!("POST / HTTP/1.0\r\n{headers}\r\nConnection: keep-alive\r\n\r\n");
+            assert_eq!(parse(&raw).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        }
+        let h = head("POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!(h.framing, BodyFraming::Length(5));
     }
 
     #[test]
