@@ -17,6 +17,7 @@ use green::net::TcpStream;
 
 use crate::codec::encode::{status_has_no_body, write_head, Framing};
 use crate::codec::head::{connection_tokens, parse_head, HeadError, RequestHead};
+use crate::deadline;
 use crate::io::{is_timeout, ConnIo};
 use crate::request::BodyError;
 use crate::response::Body;
@@ -37,7 +38,7 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let transport = match &shared.tls {
         None => Transport::plain(stream),
         Some(config) => {
-            let deadline = Instant::now() + shared.limits.header_timeout;
+            let deadline = deadline::after(shared.limits.header_timeout);
             match Transport::tls(stream, config.clone(), deadline) {
                 Ok(transport) => {
                     // The handshake went deep; the connection may live long.
@@ -163,7 +164,9 @@ impl Connection<'_> {
     fn next_request(&mut self) -> Next {
         let limits = &self.shared.limits;
         let head_limits = limits.head();
-        let idle_deadline = Instant::now() + limits.keep_alive_timeout;
+        let idle_deadline = deadline::after(limits.keep_alive_timeout);
+        // From the head's first byte on, its deadline replaces the idle one.
+        let mut head_started = false;
         let mut head_deadline = None;
         let mut scanned = 0;
         let mut seen_line_end = false;
@@ -172,8 +175,9 @@ impl Connection<'_> {
         loop {
             let buffered = self.io.buffered();
             if !buffered.is_empty() {
-                if head_deadline.is_none() {
-                    head_deadline = Some(Instant::now() + limits.header_timeout);
+                if !head_started {
+                    head_started = true;
+                    head_deadline = deadline::after(limits.header_timeout);
                     self.entry.set_idle(false);
                 }
                 // A head can only end, or outgrow a limit, where a line ends
@@ -197,11 +201,15 @@ impl Connection<'_> {
             if head_deadline.is_some_and(|d| Instant::now() >= d) {
                 return Next::Timeout;
             }
-            let deadline = head_deadline.unwrap_or(idle_deadline);
+            let deadline = if head_started {
+                head_deadline
+            } else {
+                idle_deadline
+            };
             match self.io.fill(deadline) {
                 Ok(0) => return Next::Close,
                 Ok(_) => {}
-                Err(e) if is_timeout(&e) && head_deadline.is_some() => return Next::Timeout,
+                Err(e) if is_timeout(&e) && head_started => return Next::Timeout,
                 Err(_) => return Next::Close,
             }
         }
@@ -437,7 +445,7 @@ impl Connection<'_> {
     #[inline(never)]
     fn linger_close(&mut self) {
         let _ = self.io.stream().shutdown(Shutdown::Write);
-        let deadline = Instant::now() + LINGER;
+        let deadline = deadline::after(LINGER);
         let mut scratch = vec![0u8; 4096];
         let mut discarded = 0usize;
         while discarded < 16 * 1024 * 1024 {

@@ -4,6 +4,7 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::deadline;
 use crate::server::ConnEntry;
 use crate::transport::Transport;
 use crate::{Limits, WebSocket};
@@ -129,15 +130,19 @@ impl ConnIo {
     /// `Ok(0)` means the peer closed its side; an error of kind
     /// `OutOfMemory` that the buffer is full (callers refuse what they
     /// buffer long before that).
-    pub(crate) fn fill(&mut self, deadline: Instant) -> io::Result<usize> {
+    pub(crate) fn fill(&mut self, deadline: Option<Instant>) -> io::Result<usize> {
         let spare = self.buf.spare()?;
-        let n = self.stream.read(spare, Some(deadline))?;
+        let n = self.stream.read(spare, deadline)?;
         self.buf.filled(n);
         Ok(n)
     }
 
     /// Reads into `out`: buffered bytes first, else straight from the socket.
-    pub(crate) fn read_into(&mut self, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
+    pub(crate) fn read_into(
+        &mut self,
+        out: &mut [u8],
+        deadline: Option<Instant>,
+    ) -> io::Result<usize> {
         let buffered = self.buffered();
         if !buffered.is_empty() {
             let n = buffered.len().min(out.len());
@@ -145,7 +150,7 @@ impl ConnIo {
             self.consume(n);
             return Ok(n);
         }
-        self.stream.read(out, Some(deadline))
+        self.stream.read(out, deadline)
     }
 
     /// Writes all of `data`.
@@ -156,7 +161,7 @@ impl ConnIo {
     /// Writes all of `head` and then `body`, in one system call if they fit.
     pub(crate) fn write_parts(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
         self.stream
-            .write_parts(head, body, Some(Instant::now() + self.write_timeout))
+            .write_parts(head, body, deadline::after(self.write_timeout))
     }
 
     /// The connection's stream.

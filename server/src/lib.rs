@@ -92,6 +92,7 @@
 #[path = "http/mod.rs"]
 pub mod codec;
 mod conn;
+mod deadline;
 mod error;
 mod handler;
 mod io;

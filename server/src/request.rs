@@ -2,12 +2,13 @@
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::{HeaderMap, Method, Version};
 
 use crate::codec::chunked::{ChunkError, ChunkedDecoder};
 use crate::codec::head::{BodyFraming, RequestHead};
+use crate::deadline;
 use crate::io::{is_timeout, ConnIo};
 use crate::Error;
 
@@ -221,7 +222,7 @@ impl<'c> Request<'c> {
             return Ok(0);
         }
         loop {
-            let deadline = Instant::now() + self.body.timeout;
+            let deadline = deadline::after(self.body.timeout);
             match &mut self.body.framing {
                 Framing::Done => return Ok(0),
                 Framing::Length(left) => {
