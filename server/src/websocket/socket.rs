@@ -290,12 +290,12 @@ impl WebSocket {
             return Ok(());
         }
         self.send_close(code, reason);
-        let deadline = Instant::now() + self.inner.config.close_timeout;
+        let deadline = crate::deadline::after(self.inner.config.close_timeout);
         match self.inner.reader.try_lock() {
             Some(mut reader) => {
                 // We are the reader: read until the peer's Close.
                 while !self.closed() {
-                    match self.read_step(&mut reader, true, Some(deadline)) {
+                    match self.read_step(&mut reader, true, deadline) {
                         Step::Event(Event::Message(message)) => reader.pending.push_back(message),
                         Step::Event(event) => self.on_control(event),
                         Step::Nothing => {}
@@ -306,9 +306,12 @@ impl WebSocket {
             }
             None => {
                 // A greenlet in `receive` will meet the peer's Close.
-                self.inner
-                    .closed
-                    .wait_timeout(deadline.saturating_duration_since(Instant::now()));
+                match crate::deadline::time_left(deadline) {
+                    Some(left) => {
+                        self.inner.closed.wait_timeout(left);
+                    }
+                    None => self.inner.closed.wait(),
+                }
             }
         }
         self.finish();
@@ -554,7 +557,7 @@ impl WebSocket {
     /// Writes `head` then `payload`. A write that fails or times out loses
     /// the connection (a frame cannot be taken back halfway).
     fn write_encoded(&self, head: &[u8], payload: &[u8]) -> Result<(), Error> {
-        let deadline = Some(Instant::now() + self.inner.config.send_timeout);
+        let deadline = crate::deadline::after(self.inner.config.send_timeout);
         let result = self.inner.io.write_parts(head, payload, deadline);
         result.map_err(|e| {
             let timed_out = e.kind() == ErrorKind::TimedOut;
