@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode, Version};
@@ -25,11 +25,13 @@ use crate::server::{ConnEntry, Shared};
 use crate::transport::Transport;
 use crate::{Request, Response};
 
-/// The most of an unread request body drained to keep a connection open.
+/// The most of an unread request body drained to keep a connection open
+/// (within `Limits::linger_timeout`).
 const DRAIN_LIMIT: u64 = 1024 * 1024;
-/// How long a closing connection keeps reading (and discarding) what the
-/// client still sends, so that our last response is not lost to a reset.
-const LINGER: Duration = Duration::from_secs(2);
+/// The most a closing connection reads (and discards) of what the client
+/// still sends, within `Limits::linger_timeout`, so that our last response
+/// is not lost to a reset.
+const LINGER_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Serves one accepted connection until it closes.
 #[inline(never)]
@@ -224,6 +226,7 @@ impl Connection<'_> {
         is_head: bool,
         keep_alive: bool,
     ) -> Option<Sent> {
+        self.io.begin_response();
         let (status, headers, body) = response.into_parts();
         let announce = version == Version::HTTP_10;
         let bodiless = status_has_no_body(status);
@@ -445,10 +448,10 @@ impl Connection<'_> {
     #[inline(never)]
     fn linger_close(&mut self) {
         let _ = self.io.stream().shutdown(Shutdown::Write);
-        let deadline = deadline::after(LINGER);
+        let deadline = deadline::after(self.shared.limits.linger_timeout);
         let mut scratch = vec![0u8; 4096];
         let mut discarded = 0usize;
-        while discarded < 16 * 1024 * 1024 {
+        while discarded < LINGER_LIMIT {
             match self.io.read_into(&mut scratch, deadline) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => discarded += n,
@@ -489,9 +492,11 @@ fn settle(
             // The client holds the body back until told to continue; we
             // never did, so the connection cannot be reused.
             keep_alive = false;
-        } else if !(keep_alive && req.drain_body(DRAIN_LIMIT)) {
+        } else if !(keep_alive && req.drain_body(DRAIN_LIMIT, shared.limits.linger_timeout)) {
+            // What is left of the body may still be on its way: close with
+            // a linger so the response is read, not lost to a reset.
             keep_alive = false;
-            client_may_send = req.body_error().is_none();
+            client_may_send = true;
         }
     }
     let request_line = access_log_enabled().then(|| req.request_line());
@@ -627,6 +632,7 @@ fn log_time(now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn log_time_formats_utc() {

@@ -1,16 +1,20 @@
 //! A connection's socket with its read buffer and deadlines.
 
 use std::io;
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::deadline;
+use crate::deadline::Pace;
 use crate::server::ConnEntry;
 use crate::transport::Transport;
-use crate::{Limits, WebSocket};
+use crate::{Limits, MinRate, WebSocket};
 
 /// Buffer size for reading request heads and bodies.
-const READ_CHUNK: usize = 4096;
+pub(crate) const READ_CHUNK: usize = 4096;
+/// The most of a response written under one wait deadline: a client that
+/// does not take in this much within `write_timeout` is cut off.
+pub(crate) const WRITE_SLICE: usize = 64 * 1024;
 /// An idle connection's buffer is shrunk back when it grew past this.
 const KEEP_CAPACITY: usize = 16 * 1024;
 
@@ -91,6 +95,9 @@ pub(crate) struct ConnIo {
     stream: Arc<Transport>,
     buf: ReadBuf,
     write_timeout: Duration,
+    min_response_rate: Option<MinRate>,
+    /// The response being written, against `write_timeout` and the rate.
+    write_pace: Pace,
     /// The socket was handed over (to a WebSocket): nothing more to do here.
     taken: bool,
     /// The connection's registry entry, told about a WebSocket taking over.
@@ -106,6 +113,8 @@ impl ConnIo {
             stream: Arc::new(stream),
             buf: ReadBuf::new(limits.max_buffered().saturating_add(READ_CHUNK)),
             write_timeout: limits.write_timeout,
+            min_response_rate: limits.min_response_rate,
+            write_pace: Pace::new(limits.min_response_rate),
             taken: false,
             entry,
         }
@@ -158,10 +167,32 @@ impl ConnIo {
         self.write_parts(data, &[])
     }
 
+    /// Starts the clock of a new response (an interim `100 Continue` too):
+    /// its writes are held to `min_response_rate` from here.
+    pub(crate) fn begin_response(&mut self) {
+        self.write_pace = Pace::new(self.min_response_rate);
+    }
+
     /// Writes all of `head` and then `body`, in one system call if they fit.
+    ///
+    /// They go out in slices of at most [`WRITE_SLICE`] bytes, each with its
+    /// own deadline: `write_timeout` from its start, or earlier if the
+    /// response would fall behind `min_response_rate`. So a client that
+    /// keeps reading, however large the response, is never cut off, and one
+    /// that stops (or trickles) is.
     pub(crate) fn write_parts(&mut self, head: &[u8], body: &[u8]) -> io::Result<()> {
-        self.stream
-            .write_parts(head, body, deadline::after(self.write_timeout))
+        let total = head.len() + body.len();
+        let mut written = 0;
+        while written < total {
+            let end = total.min(written + WRITE_SLICE);
+            let (head_part, body_part) = split_parts(head, body, written..end);
+            let deadline = self.write_pace.deadline(self.write_timeout, end - written);
+            let started = Instant::now();
+            self.stream.write_parts(head_part, body_part, deadline)?;
+            self.write_pace.record(started.elapsed(), end - written);
+            written = end;
+        }
+        Ok(())
     }
 
     /// The connection's stream.
@@ -192,6 +223,13 @@ impl ConnIo {
     pub(crate) fn upgraded(&self) -> Option<WebSocket> {
         self.entry.websocket()
     }
+}
+
+/// The bytes of `range` of `head` followed by `body`, as a part of each.
+fn split_parts<'a>(head: &'a [u8], body: &'a [u8], range: Range<usize>) -> (&'a [u8], &'a [u8]) {
+    let in_head = range.start.min(head.len())..range.end.min(head.len());
+    let in_body = range.start.saturating_sub(head.len())..range.end.saturating_sub(head.len());
+    (&head[in_head], &body[in_body])
 }
 
 /// True for the error a socket timeout produces.
@@ -234,6 +272,16 @@ mod tests {
             assert_eq!(room, limit / 2 + 1);
             assert!(buf.buf.len() <= limit);
         }
+    }
+
+    #[test]
+    fn slices_split_across_head_and_body() {
+        let (head, body) = (&b"HEAD"[..], &b"body!"[..]);
+        assert_eq!(split_parts(head, body, 0..9), (head, body));
+        assert_eq!(split_parts(head, body, 0..2), (&b"HE"[..], &b""[..]));
+        assert_eq!(split_parts(head, body, 2..6), (&b"AD"[..], &b"bo"[..]));
+        assert_eq!(split_parts(head, body, 6..9), (&b""[..], &b"dy!"[..]));
+        assert_eq!(split_parts(b"", body, 1..3), (&b""[..], &b"od"[..]));
     }
 
     #[test]
