@@ -145,3 +145,89 @@ fn trailer_section_limit_at_n_and_n_plus_one() {
     assert_eq!(c.request(body(400 - 7)).text(), "x");
     refused(server.local_addr(), &body(400 - 6));
 }
+
+#[test]
+fn an_unread_body_is_drained_up_to_one_mib_to_keep_the_connection() {
+    let limits = Limits {
+        max_body: 4 << 20,
+        ..limits()
+    };
+    let server = start_with(limits, app);
+    let drain = 1 << 20;
+    let with_length = |n: usize| {
+        format!(
+            "POST /ignore-body HTTP/1.1\r\nHost: t\r\nContent-Length: {n}\r\n\r\n{}",
+            "d".repeat(n)
+        )
+    };
+    let chunked = |n: usize| {
+        format!(
+            "POST /ignore-body HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n\
+             {n:x}\r\n{}\r\n0\r\n\r\n",
+            "d".repeat(n)
+        )
+    };
+    for request in [with_length, chunked] {
+        // At the limit: drained, and the connection serves the next request.
+        let mut c = Client::connect(server.local_addr());
+        let r = c.request(request(drain));
+        assert_eq!(r.header("connection"), None);
+        assert_eq!(c.request(get("/")).text(), "Hello, World!");
+        // One byte over: answered, then closed.
+        let mut c = Client::connect(server.local_addr());
+        let r = c.request(request(drain + 1));
+        assert_eq!(
+            (r.text().as_str(), r.header("connection")),
+            ("did not read it", Some("close"))
+        );
+        assert!(c.is_closed());
+    }
+}
+
+#[test]
+fn expect_100_continue_over_the_body_limit_gets_413_and_no_100() {
+    let server = start_with(limits(), app);
+    let mut c = Client::connect(server.local_addr());
+    let expect = |n: usize| {
+        format!(
+            "POST /echo HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: {n}\r\n\r\n"
+        )
+    };
+    c.send(expect(3000));
+    assert_eq!(c.reply().status, 100);
+    c.send("e".repeat(3000));
+    assert_eq!(c.reply().body.len(), 3000);
+    c.send(expect(3001));
+    let r = c.reply();
+    assert_eq!(r.status, 413);
+    assert!(c.is_closed());
+}
+
+#[test]
+fn read_body_holds_no_more_than_the_body_limit() {
+    // The buffer a body is read into is the body's size when it is known,
+    // and never more than the limit (plus one byte) when it is chunked.
+    let server = start_with(limits(), |req: &mut Request| match req.read_body() {
+        Ok(body) => Response::text(format!("{} {}", body.len(), body.capacity())),
+        Err(e) => Response::text(e.to_string()),
+    });
+    let mut c = Client::connect(server.local_addr());
+    let r = c.request(format!(
+        "POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 2500\r\n\r\n{}",
+        "l".repeat(2500)
+    ));
+    assert_eq!(r.text(), "2500 2500");
+    for n in [2999, 3000] {
+        let r = c.request(format!(
+            "POST / HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n{n:x}\r\n{}\r\n0\r\n\r\n",
+            "c".repeat(n)
+        ));
+        let (len, capacity) = r
+            .text()
+            .split_once(' ')
+            .map(|(a, b)| (a.to_string(), b.parse::<u64>().unwrap()))
+            .unwrap();
+        assert_eq!(len, n.to_string());
+        assert!(capacity <= 3001, "capacity {capacity} for a limit of 3000");
+    }
+}
