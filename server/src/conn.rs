@@ -18,7 +18,7 @@ use green::net::TcpStream;
 use crate::codec::encode::{status_has_no_body, write_head, Framing};
 use crate::codec::head::{connection_tokens, parse_head, HeadError, RequestHead};
 use crate::deadline;
-use crate::io::{is_timeout, ConnIo};
+use crate::io::{is_timeout, ConnIo, KEEP_CAPACITY};
 use crate::request::BodyError;
 use crate::response::Body;
 use crate::server::{ConnEntry, Shared};
@@ -103,6 +103,10 @@ impl Connection<'_> {
         loop {
             if self.io.buffered().is_empty() {
                 self.io.shrink_when_empty();
+                if self.out.capacity() > KEEP_CAPACITY {
+                    // A large streamed chunk passed through: let it go.
+                    self.out = Vec::new();
+                }
                 self.entry.set_idle(true);
                 if self.shared.stopping() {
                     return false;

@@ -14,9 +14,9 @@ use crate::{Limits, MinRate, WebSocket};
 pub(crate) const READ_CHUNK: usize = 4096;
 /// The most of a response written under one wait deadline: a client that
 /// does not take in this much within `write_timeout` is cut off.
-pub(crate) const WRITE_SLICE: usize = 64 * 1024;
-/// An idle connection's buffer is shrunk back when it grew past this.
-const KEEP_CAPACITY: usize = 16 * 1024;
+const WRITE_SLICE: usize = 64 * 1024;
+/// An idle connection's buffers are shrunk back when they grew past this.
+pub(crate) const KEEP_CAPACITY: usize = 16 * 1024;
 
 /// Bytes read from a socket and not used yet, in a buffer that grows as
 /// needed up to a fixed limit and never past it.
