@@ -7,7 +7,6 @@ use std::net::Shutdown;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::config::deadline_after;
 use super::WebSocket;
 use crate::proto::websocket::{
     close_payload, CloseCode, CloseReason, Message, OpCode, ProtocolError,
@@ -38,7 +37,7 @@ impl WebSocket {
         if self.closed() {
             return Ok(());
         }
-        let deadline = deadline_after(self.inner.config.close_timeout);
+        let deadline = crate::deadline::after(self.inner.config.close_timeout);
         {
             let mut status = self.inner.status.lock();
             if status.close_deadline.is_none() {
@@ -50,11 +49,9 @@ impl WebSocket {
         self.send_close(code, reason);
         if self.inner.receivers.load(Ordering::SeqCst) > 0 {
             // A greenlet in `receive` reads on and meets the peer's Close.
-            match deadline {
-                Some(at) => {
-                    self.inner
-                        .closed
-                        .wait_timeout(at.saturating_duration_since(Instant::now()));
+            match crate::deadline::time_left(deadline) {
+                Some(left) => {
+                    self.inner.closed.wait_timeout(left);
                 }
                 None => self.inner.closed.wait(),
             }

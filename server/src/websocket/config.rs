@@ -1,6 +1,6 @@
 //! `WebSocketConfig`: the limits, timeouts and heartbeat of a WebSocket.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Limits, timeouts and heartbeat of the WebSockets a
 /// [`WebSocketHandler`](super::WebSocketHandler) accepts. Every setting has
@@ -123,10 +123,4 @@ impl WebSocketConfig {
         self.send_buffer = bytes;
         self
     }
-}
-
-/// `timeout` from now, or `None` (no limit) when that is too far to
-/// represent: a huge timeout (`Duration::MAX`) means none.
-pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }

@@ -14,7 +14,6 @@ use std::io::{self, ErrorKind};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
 
-use super::config::deadline_after;
 use super::prepared::PreparedMessage;
 use super::WebSocket;
 use crate::proto::websocket::{apply_mask, FrameHeader, OpCode, Role};
@@ -107,7 +106,7 @@ impl WebSocket {
     /// times out loses the connection (a frame cannot be taken back
     /// halfway).
     fn write_encoded(&self, writer: &mut Writer, head: &[u8], payload: &[u8]) -> Result<(), Error> {
-        let deadline = deadline_after(self.inner.config.send_timeout);
+        let deadline = crate::deadline::after(self.inner.config.send_timeout);
         let result = self
             .flush_tail(writer, deadline)
             .and_then(|()| self.write_all(head, payload, deadline));
@@ -187,7 +186,7 @@ impl WebSocket {
         let ws = self.clone();
         green::spawn(move || {
             let mut writer = ws.inner.writer.lock();
-            let deadline = deadline_after(ws.inner.config.send_timeout);
+            let deadline = crate::deadline::after(ws.inner.config.send_timeout);
             if let Err(e) = ws.flush_tail(&mut writer, deadline) {
                 ws.lose_writer(e);
             }
