@@ -1,6 +1,7 @@
 //! A broadcast chat on `/chat`, built from gevent-websocket's pieces:
-//! `Resource` routes, a `WebSocketApplication`, and a `Hub` so that one
-//! slow reader never holds up the others. `/` serves a page to try it.
+//! `Resource` routes, a `WebSocketApplication` whose session is each
+//! connection's name (`/chat?name=ada`), and a `Hub` so that one slow
+//! reader never holds up the others. `/` serves a page to try it.
 //!
 //! ```text
 //! cargo run --example chat -- --port 8000   # then open http://127.0.0.1:8000/
@@ -10,8 +11,10 @@ mod common;
 
 use clap::Parser;
 use greenws::{
-    Hub, Message, Request, Resource, Response, WebSocket, WebSocketApplication, WebSocketHandler,
+    CloseReason, HandshakeRequest, Hub, Message, Request, Resource, Response, WebSocket,
+    WebSocketApplication, WebSocketHandler,
 };
+use percent_encoding::percent_decode_str;
 
 #[derive(Parser)]
 #[command(about = "A broadcast chat over WebSocket")]
@@ -27,23 +30,31 @@ struct Chat {
 }
 
 impl WebSocketApplication for Chat {
-    fn on_open(&self, ws: &WebSocket) {
+    /// Each connection's name: `?name=` of its URL, else its address.
+    type Session = String;
+
+    fn on_open(&self, ws: &WebSocket, request: &HandshakeRequest) -> String {
+        let name = match request.query_param("name") {
+            Some(name) if !name.is_empty() => {
+                let name = percent_decode_str(name).decode_utf8_lossy();
+                name.chars().take(32).collect()
+            }
+            _ => ws.peer_addr().to_string(),
+        };
         self.hub.join(ws);
-        self.hub.broadcast(format!(
-            "* {} joined ({} here)",
-            ws.peer_addr(),
-            self.hub.len()
-        ));
+        self.hub
+            .broadcast(format!("* {name} joined ({} here)", self.hub.len()));
+        name
     }
 
-    fn on_message(&self, ws: &WebSocket, message: Message) {
+    fn on_message(&self, name: &mut String, _ws: &WebSocket, message: Message) {
         if let Message::Text(text) = message {
-            self.hub.broadcast(format!("{}: {text}", ws.peer_addr()));
+            self.hub.broadcast(format!("{name}: {text}"));
         }
     }
 
-    fn on_close(&self, ws: &WebSocket, _code: u16, _reason: &str) {
-        self.hub.broadcast(format!("* {} left", ws.peer_addr()));
+    fn on_close(&self, name: String, _ws: &WebSocket, _reason: &CloseReason) {
+        self.hub.broadcast(format!("* {name} left"));
     }
 }
 
@@ -58,7 +69,7 @@ form{display:flex;gap:.5em;margin-top:.5em}input{flex:1;font:inherit}</style></h
 <script>
 const log = document.getElementById('log');
 const add = t => { log.textContent += t + '\n'; log.scrollTop = log.scrollHeight; };
-const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat');
+const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat' + location.search);
 ws.onopen = () => add('* connected');
 ws.onmessage = e => add(e.data);
 ws.onclose = e => add('* disconnected (' + e.code + ')');

@@ -12,8 +12,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use greenws::{
-    Hub, Message, Request, Resource, Response, WebSocket, WebSocketApplication, WebSocketConfig,
-    WebSocketHandler, WsgiServer,
+    CloseReason, HandshakeRequest, Hub, Message, Request, Resource, Response, WebSocket,
+    WebSocketApplication, WebSocketConfig, WebSocketHandler, WsgiServer,
 };
 use socket2::{Domain, Socket, Type};
 
@@ -24,19 +24,22 @@ struct Broadcast {
 }
 
 impl WebSocketApplication for Broadcast {
-    fn on_open(&self, ws: &WebSocket) {
+    type Session = ();
+
+    fn on_open(&self, ws: &WebSocket, request: &HandshakeRequest) {
         self.hub.join(ws);
-        self.events.put(format!("open {}", ws.path()));
+        self.events.put(format!("open {}", request.path()));
     }
 
-    fn on_message(&self, _ws: &WebSocket, message: Message) {
+    fn on_message(&self, _session: &mut (), _ws: &WebSocket, message: Message) {
         if let Message::Text(text) = message {
             self.hub.broadcast(text);
         }
     }
 
-    fn on_close(&self, _ws: &WebSocket, code: u16, reason: &str) {
-        self.events.put(format!("close {code} {reason}"));
+    fn on_close(&self, _session: (), _ws: &WebSocket, reason: &CloseReason) {
+        self.events
+            .put(format!("close {} {}", reason.code.as_u16(), reason.reason));
     }
 }
 

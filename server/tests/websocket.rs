@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use greenws::http::StatusCode;
 use greenws::{
-    Error, Message, Request, Response, ServerHandle, WebSocket, WebSocketConfig, WebSocketHandler,
-    WsgiServer,
+    Error, Message, Request, Response, ServerHandle, Upgrade, WebSocket, WebSocketConfig,
+    WebSocketHandler, WsgiServer,
 };
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
@@ -40,12 +40,20 @@ fn app(req: &mut Request, reports: &Reports) -> Response {
     if req.path() == "/refuse" {
         return Response::new(StatusCode::NOT_FOUND);
     }
-    let Some(ws) = req.websocket() else {
+    if !req.is_websocket() {
         return Response::text(format!("plain request to {}", req.path()));
-    };
+    }
+    req.upgrade(|ws| {
+        session(&ws, reports);
+        Ok(())
+    })
+}
+
+/// What each path does with its socket.
+fn session(ws: &WebSocket, reports: &Reports) {
     match ws.path() {
         "/echo" => {
-            let result = echo(&ws);
+            let result = echo(ws);
             reports.put(format!("echo ended: {result:?}, closed {}", ws.closed()));
         }
         "/info" => {
@@ -79,7 +87,7 @@ fn app(req: &mut Request, reports: &Reports) -> Response {
             let after = ws.receive();
             reports.put(format!("close: {closed:?}, then {after:?}"));
         }
-        "/duplex" => duplex(&ws, reports),
+        "/duplex" => duplex(ws, reports),
         "/stream" => {
             // Sends until the connection ends, and never receives.
             let mut i = 0u64;
@@ -101,7 +109,6 @@ fn app(req: &mut Request, reports: &Reports) -> Response {
         }
         _ => {}
     }
-    Response::upgraded()
 }
 
 /// 50 greenlets send on one socket while this one blocks in receive.
@@ -537,11 +544,12 @@ fn a_lost_connection_is_an_error_and_sending_after_close_fails() {
         .start({
             let reports = reports.clone();
             move |req: &mut Request| {
-                let ws = req.websocket().unwrap();
-                let first = ws.receive();
-                let second = ws.send("after");
-                reports.put(format!("{first:?} / {second:?}"));
-                Response::upgraded()
+                req.upgrade(|ws| {
+                    let first = ws.receive();
+                    let second = ws.send("after");
+                    reports.put(format!("{first:?} / {second:?}"));
+                    Ok(())
+                })
             }
         })
         .unwrap();

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use greenws::{
-    Error, Request, Response, ServerHandle, WebSocketConfig, WebSocketHandler, WsgiServer,
+    Error, Request, ServerHandle, Upgrade, WebSocketConfig, WebSocketHandler, WsgiServer,
 };
 use socket2::{Domain, Socket, Type};
 use tungstenite::client::IntoClientRequest;
@@ -56,13 +56,14 @@ fn start() -> (ServerHandle, Channels) {
         .unwrap()
         .handler_class(WebSocketHandler::new().config(config))
         .start(move |req: &mut Request| {
-            let ws = req.websocket().unwrap();
-            match ws.path() {
-                "/feed" => feed(&ws, &reports, &go_on),
-                "/bulk" => bulk(&ws, &reports),
-                _ => {}
-            }
-            Response::upgraded()
+            req.upgrade(|ws| {
+                match ws.path() {
+                    "/feed" => feed(&ws, &reports, &go_on),
+                    "/bulk" => bulk(&ws, &reports),
+                    _ => {}
+                }
+                Ok(())
+            })
         })
         .unwrap();
     (server, channels)

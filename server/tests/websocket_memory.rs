@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use greenws::{
-    Message, Request, Response, ServerHandle, WebSocketConfig, WebSocketHandler, WsgiServer,
+    Message, Request, ServerHandle, Upgrade, WebSocketConfig, WebSocketHandler, WsgiServer,
 };
 use ws::Raw;
 
@@ -34,45 +34,46 @@ fn start(config: WebSocketConfig) -> (ServerHandle, Channels) {
         .unwrap()
         .handler_class(WebSocketHandler::new().config(config))
         .start(move |req: &mut Request| {
-            let ws = req.websocket().unwrap();
-            match ws.path() {
-                // Sends a tick per command, reporting the input it holds,
-                // then receives everything on "drain".
-                "/ticks" => loop {
-                    match commands.get() {
-                        "tick" => {
-                            ws.send("tick").unwrap();
-                            reports.put(ws.buffered_input().to_string());
-                        }
-                        _ => {
-                            let mut intact = 0;
-                            for i in 0..40u8 {
-                                match ws.receive() {
-                                    Ok(Some(Message::Binary(b)))
-                                        if b.len() == 60_000 && b.iter().all(|&x| x == i) =>
-                                    {
-                                        intact += 1
-                                    }
-                                    other => reports.put(format!("message {i}: {other:?}")),
-                                }
+            req.upgrade(|ws| {
+                match ws.path() {
+                    // Sends a tick per command, reporting the input it holds,
+                    // then receives everything on "drain".
+                    "/ticks" => loop {
+                        match commands.get() {
+                            "tick" => {
+                                ws.send("tick").unwrap();
+                                reports.put(ws.buffered_input().to_string());
                             }
-                            reports.put(format!("drained {intact} intact"));
-                            break;
+                            _ => {
+                                let mut intact = 0;
+                                for i in 0..40u8 {
+                                    match ws.receive() {
+                                        Ok(Some(Message::Binary(b)))
+                                            if b.len() == 60_000 && b.iter().all(|&x| x == i) =>
+                                        {
+                                            intact += 1
+                                        }
+                                        other => reports.put(format!("message {i}: {other:?}")),
+                                    }
+                                }
+                                reports.put(format!("drained {intact} intact"));
+                                break;
+                            }
                         }
+                    },
+                    // Closes, then says what receive and the input held give.
+                    "/close" => {
+                        let closed = ws.close(4000, "done here");
+                        let after = ws.receive();
+                        reports.put(format!(
+                            "close: {closed:?}, then {after:?}, holding {}",
+                            ws.buffered_input()
+                        ));
                     }
-                },
-                // Closes, then says what receive and the input held give.
-                "/close" => {
-                    let closed = ws.close(4000, "done here");
-                    let after = ws.receive();
-                    reports.put(format!(
-                        "close: {closed:?}, then {after:?}, holding {}",
-                        ws.buffered_input()
-                    ));
+                    _ => {}
                 }
-                _ => {}
-            }
-            Response::upgraded()
+                Ok(())
+            })
         })
         .unwrap();
     (server, channels)

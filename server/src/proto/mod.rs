@@ -6,8 +6,10 @@
 //!
 //! - [`tokens`]: comma-separated header lists (`Connection`, `Upgrade`,
 //!   `Sec-WebSocket-Protocol`...).
+//! - [`cookies`]: the `Cookie` request header.
 //! - [`websocket`]: RFC 6455 for both roles: frames, the incremental
 //!   decoder, close codes, and the opening handshake.
 
+pub mod cookies;
 pub mod tokens;
 pub mod websocket;

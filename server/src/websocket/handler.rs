@@ -7,16 +7,18 @@ use std::fmt;
 use std::sync::Arc;
 
 use http::header::{HOST, ORIGIN};
-use http::StatusCode;
+use http::{HeaderMap, StatusCode};
 
 use super::origin::{origin_key, OriginPolicy};
 use super::WebSocketConfig;
-use crate::io::ConnIo;
 use crate::proto::websocket::{check_upgrade_request, is_upgrade_request, UpgradeOffer};
+use crate::response::header_pair;
 use crate::{Handler, Request, Response};
 
-/// What an accepted handshake leaves on the request for the app.
-pub(crate) struct Offer {
+/// What an accepted handshake leaves in the request's extensions for the
+/// app (see [`Upgrade`](super::Upgrade)).
+#[derive(Clone)]
+pub(super) struct Offer {
     pub(super) upgrade: UpgradeOffer,
     pub(super) handler: WebSocketHandler,
 }
@@ -31,23 +33,24 @@ pub(crate) struct Offer {
 /// origin check refuses. A client must wait for the 101 before it sends
 /// anything more (RFC 6455 section 4.1), so a request with a body, or with
 /// bytes already behind it, gets 400 and the connection closes: nothing
-/// that arrived before the 101 is ever read as a WebSocket frame. A good handshake reaches the app, which takes the
-/// connection with [`Request::websocket`] (the 101 goes out then) or
-/// answers with an ordinary response. Other requests are plain HTTP.
+/// that arrived before the 101 is ever read as a WebSocket frame. A good
+/// handshake reaches the app, which takes the connection with
+/// [`Upgrade::upgrade`](super::Upgrade::upgrade) (the 101 goes out then)
+/// or answers with an ordinary response. Other requests are plain HTTP.
 ///
 /// ```no_run
-/// use greenws::{Request, Response, WebSocketHandler, WsgiServer, http::StatusCode};
+/// use greenws::{Request, Response, Upgrade, WebSocketHandler, WsgiServer, http::StatusCode};
 ///
 /// fn app(req: &mut Request) -> Response {
-///     match req.websocket() {
-///         Some(ws) => {
-///             while let Ok(Some(message)) = ws.receive() {
-///                 if ws.send(message).is_err() { break; }
-///             }
-///             Response::upgraded()
-///         }
-///         None => Response::new(StatusCode::NOT_FOUND),
+///     if !req.is_websocket() {
+///         return Response::new(StatusCode::NOT_FOUND);
 ///     }
+///     req.upgrade(|ws| {
+///         for message in ws.messages() {
+///             ws.send(message?)?;
+///         }
+///         Ok(())
+///     })
 /// }
 ///
 /// let handler = WebSocketHandler::new()
@@ -61,6 +64,8 @@ pub(crate) struct Offer {
 pub struct WebSocketHandler {
     pub(super) config: Arc<WebSocketConfig>,
     pub(super) protocols: Arc<[String]>,
+    /// Extra headers of every 101.
+    pub(super) response_headers: Arc<HeaderMap>,
     origins: OriginPolicy,
 }
 
@@ -69,6 +74,7 @@ impl fmt::Debug for WebSocketHandler {
         f.debug_struct("WebSocketHandler")
             .field("config", &self.config)
             .field("protocols", &self.protocols)
+            .field("response_headers", &self.response_headers)
             .field("allowed_origins", &self.origins.allowed)
             .field("same_origin", &self.origins.same_origin)
             .field("check_origin", &self.origins.custom.is_some())
@@ -92,8 +98,27 @@ impl WebSocketHandler {
         WebSocketHandler {
             config: Arc::new(WebSocketConfig::default()),
             protocols: Arc::new([]),
+            response_headers: Arc::new(HeaderMap::new()),
             origins: OriginPolicy::default(),
         }
+    }
+
+    /// Adds a header to every `101 Switching Protocols` this handler class
+    /// sends (the app can add more for one connection, see
+    /// [`WebSocketOffer::header`](super::WebSocketOffer::header)). The
+    /// handshake's own headers cannot be replaced this way.
+    ///
+    /// # Panics
+    /// If the name or value is not valid in HTTP.
+    ///
+    /// ```
+    /// let handler = greenws::WebSocketHandler::new().response_header("x-served-by", "greenws");
+    /// # let _ = handler;
+    /// ```
+    pub fn response_header(mut self, name: &str, value: &str) -> Self {
+        let (name, value) = header_pair(name, value);
+        Arc::make_mut(&mut self.response_headers).append(name, value);
+        self
     }
 
     /// Sets the limits, timeouts and heartbeat of the sockets.
@@ -102,9 +127,9 @@ impl WebSocketHandler {
         self
     }
 
-    /// The subprotocols the server speaks, in order of preference is not
-    /// needed: the first one the client offered that is in this list is
-    /// agreed (or none).
+    /// The subprotocols the server speaks: the first one the client offered
+    /// that is in this list is agreed (or none; the app can choose
+    /// otherwise with [`WebSocketOffer::protocols`](super::WebSocketOffer::protocols)).
     pub fn protocols<I, S>(mut self, protocols: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -194,7 +219,7 @@ impl Handler for WebSocketHandler {
         if !request.body_finished() {
             return refuse_and_close("a WebSocket handshake has no body");
         }
-        if arrived_after_head(request.io()) {
+        if request.has_bytes_after_head() {
             return refuse_and_close("data sent before the 101 Switching Protocols");
         }
         let origin = request.header(ORIGIN.as_str());
@@ -204,7 +229,7 @@ impl Handler for WebSocketHandler {
                 "Forbidden: this origin may not open a WebSocket here",
             ));
         }
-        request.upgrade = Some(Offer {
+        request.extensions_mut().insert(Offer {
             upgrade,
             handler: self.clone(),
         });
@@ -215,18 +240,11 @@ impl Handler for WebSocketHandler {
 /// 400, and the connection closes: what follows the request cannot be
 /// told apart from the next request.
 fn refuse_and_close(why: &str) -> Option<Response> {
-    Some(
-        Response::error(StatusCode::BAD_REQUEST, format!("Bad Request: {why}"))
-            .with_header("connection", "close"),
-    )
+    Some(bad_request_and_close(why))
 }
 
-/// True when bytes arrived after the request head: read along with it, or
-/// in the socket now (taken into the connection's buffer, where they are
-/// the HTTP layer's).
-pub(super) fn arrived_after_head(io: &mut ConnIo) -> bool {
-    if io.buffered().is_empty() {
-        let _ = io.fill_now();
-    }
-    !io.buffered().is_empty()
+/// A 400 that closes the connection.
+pub(super) fn bad_request_and_close(why: &str) -> Response {
+    Response::error(StatusCode::BAD_REQUEST, format!("Bad Request: {why}"))
+        .with_header("connection", "close")
 }

@@ -8,6 +8,7 @@
 //!
 //! One file, one job: `config.rs` (settings), `handler.rs` and `origin.rs`
 //! (the handler class), `upgrade.rs` (the app takes the connection),
+//! `handshake_request.rs` (the request, kept for the socket's life),
 //! `socket.rs` (the handle and its API), `reader.rs`, `writer.rs`,
 //! `closing.rs`, `heartbeat.rs` (its machinery), `messages.rs`,
 //! `prepared.rs`, `resource.rs`, `hub.rs`.
@@ -20,6 +21,7 @@ mod config;
 #[cfg_attr(not(test), allow(dead_code, unused_imports))]
 mod deflate;
 mod handler;
+mod handshake_request;
 mod heartbeat;
 mod hub;
 mod messages;
@@ -28,14 +30,17 @@ mod prepared;
 mod reader;
 mod resource;
 mod socket;
+#[cfg(test)]
+mod tests;
 mod upgrade;
 mod writer;
 
 pub use config::WebSocketConfig;
-pub(crate) use handler::Offer;
 pub use handler::WebSocketHandler;
+pub use handshake_request::HandshakeRequest;
 pub use hub::{Hub, MemberId};
 pub use messages::Messages;
 pub use prepared::PreparedMessage;
 pub use resource::{Resource, WebSocketApplication};
 pub use socket::WebSocket;
+pub use upgrade::{Upgrade, WebSocketOffer};

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::closing::{CloseHook, Status};
+use super::handshake_request::HandshakeRequest;
 use super::heartbeat::next_ping_after;
 use super::messages::Messages;
 use super::prepared::PreparedMessage;
@@ -72,8 +73,7 @@ pub(super) struct Inner {
     /// Run once when the connection closes, by key (see `on_close`).
     pub(super) close_hooks: parking_lot::Mutex<Vec<(u64, CloseHook)>>,
     pub(super) config: Arc<WebSocketConfig>,
-    path: String,
-    origin: Option<String>,
+    request: HandshakeRequest,
     protocol: Option<String>,
     peer_addr: SocketAddr,
 }
@@ -83,17 +83,18 @@ impl fmt::Debug for WebSocket {
         f.debug_struct("WebSocket")
             .field("id", &self.inner.id)
             .field("role", &self.inner.role)
-            .field("path", &self.inner.path)
+            .field("path", &self.path())
             .field("peer", &self.inner.peer_addr)
             .field("closed", &self.closed())
             .finish()
     }
 }
 
-/// What the handshake learnt about the connection.
-pub(crate) struct Info {
-    pub(crate) path: String,
-    pub(crate) origin: Option<String>,
+/// What the opening handshake settled.
+pub(crate) struct Handshake {
+    /// The request that opened the connection.
+    pub(crate) request: HandshakeRequest,
+    /// The subprotocol agreed on.
     pub(crate) protocol: Option<String>,
     pub(crate) peer_addr: SocketAddr,
 }
@@ -105,7 +106,7 @@ impl WebSocket {
         io: Arc<Transport>,
         role: Role,
         config: Arc<WebSocketConfig>,
-        info: Info,
+        handshake: Handshake,
     ) -> Self {
         let now = Instant::now();
         WebSocket {
@@ -127,10 +128,9 @@ impl WebSocket {
                 closed: green::Event::new(),
                 close_hooks: parking_lot::Mutex::new(Vec::new()),
                 config,
-                path: info.path,
-                origin: info.origin,
-                protocol: info.protocol,
-                peer_addr: info.peer_addr,
+                request: handshake.request,
+                protocol: handshake.protocol,
+                peer_addr: handshake.peer_addr,
             }),
         }
     }
@@ -142,12 +142,24 @@ impl WebSocket {
 
     /// The request path the connection was opened on.
     pub fn path(&self) -> &str {
-        &self.inner.path
+        self.inner.request.path()
     }
 
     /// The `Origin` header of the handshake, if any.
     pub fn origin(&self) -> Option<&str> {
-        self.inner.origin.as_deref()
+        self.inner.request.origin()
+    }
+
+    /// The request that opened the connection: query string, headers,
+    /// cookies (gevent-websocket's `ws.environ`).
+    ///
+    /// ```
+    /// # fn room_of(ws: &greenws::WebSocket) -> &str {
+    /// ws.request().query_param("room").unwrap_or("lobby")
+    /// # }
+    /// ```
+    pub fn request(&self) -> &HandshakeRequest {
+        &self.inner.request
     }
 
     /// The negotiated subprotocol, if one was agreed.

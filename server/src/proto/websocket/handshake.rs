@@ -217,11 +217,11 @@ fn is_valid_key(key: &[u8]) -> bool {
 ///      set-cookie: session=abc\r\n\r\n"
 /// );
 /// ```
-pub fn server_response_head(
+pub fn server_response_head<'h>(
     accept_key: &str,
     protocol: Option<&str>,
     extensions: Option<&str>,
-    extra: &HeaderMap,
+    extra: impl IntoIterator<Item = (&'h HeaderName, &'h HeaderValue)>,
 ) -> Vec<u8> {
     let mut head = Vec::with_capacity(160);
     head.extend_from_slice(
@@ -246,7 +246,10 @@ fn push_header(head: &mut Vec<u8>, name: &str, value: &[u8]) {
     head.extend_from_slice(b"\r\n");
 }
 
-fn push_extra_headers(head: &mut Vec<u8>, extra: &HeaderMap) {
+fn push_extra_headers<'h>(
+    head: &mut Vec<u8>,
+    extra: impl IntoIterator<Item = (&'h HeaderName, &'h HeaderValue)>,
+) {
     for (name, value) in extra {
         if !HANDSHAKE_HEADERS.contains(name) && name != TRANSFER_ENCODING {
             push_header(head, name.as_str(), value.as_bytes());
@@ -403,11 +406,8 @@ impl ClientHandshake {
         if let Some(extensions) = &self.extensions {
             push_header(&mut head, "Sec-WebSocket-Extensions", extensions.as_bytes());
         }
-        for (name, value) in extra {
-            if !HANDSHAKE_HEADERS.contains(name) && name != http::header::HOST {
-                push_header(&mut head, name.as_str(), value.as_bytes());
-            }
-        }
+        let without_host = extra.iter().filter(|(name, _)| *name != http::header::HOST);
+        push_extra_headers(&mut head, without_host);
         head.extend_from_slice(b"\r\n");
         head
     }
