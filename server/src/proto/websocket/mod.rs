@@ -14,6 +14,9 @@ pub mod handshake;
 pub mod message;
 pub mod protocol_error;
 
+#[cfg(test)]
+mod proptests;
+
 pub use close::{close_payload, CloseCode, CloseReason, MAX_CLOSE_REASON};
 pub use decoder::{Decoder, Event, MessageDecompressor};
 pub use frame::{
