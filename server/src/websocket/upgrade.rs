@@ -74,6 +74,10 @@ impl Upgrade for Request<'_> {
 
     fn websocket_offer(&mut self) -> Option<WebSocketOffer> {
         let offer = self.extensions_mut().remove::<Offer>()?;
+        if self.extensions().is_empty() {
+            // The request lives as long as the session: free the map.
+            *self.extensions_mut() = http::Extensions::new();
+        }
         let protocol = offer
             .upgrade
             .choose_protocol(&offer.handler.protocols)

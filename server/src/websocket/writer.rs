@@ -159,6 +159,8 @@ impl WebSocket {
             if !writer.tail.is_empty() {
                 return Err(ErrorKind::WouldBlock.into());
             }
+            // Up to a message's worth: not kept once written.
+            writer.tail = Vec::new();
         }
         let written = io.try_write_parts(head, payload)?;
         if written == 0 {
