@@ -474,6 +474,15 @@ fn settle(
     client_keep_alive: bool,
 ) -> (Response, bool, bool, Option<String>) {
     let response = match req.body_error() {
+        None if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            // Only a protocol that took the connection answers 101.
+            log::error!(
+                "the app answered \"{}\" with 101 without switching protocols (see Upgrade::upgrade)",
+                req.request_line()
+            );
+            Response::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                .with_header("connection", "close")
+        }
         None => response,
         Some(error) => body_error_response(error, shared.limits.max_body),
     };

@@ -95,6 +95,8 @@ fn app(req: &mut Request, reports: &Reports) -> Response {
             ws.ping(vec![0u8; 126])?;
             Ok(())
         }),
+        // A 101 that no protocol switch stands behind.
+        "/fake-101" => Response::new(greenws::http::StatusCode::SWITCHING_PROTOCOLS),
         _ => req.upgrade(|_ws| Ok(())),
     }
 }
@@ -156,6 +158,15 @@ fn a_plain_request_to_upgrade_gets_426() {
     // The connection stays usable for HTTP.
     let offer = client.request(support::get("/offer"));
     assert_eq!((offer.status, offer.text().as_str()), (200, "no offer"));
+}
+
+#[test]
+fn a_101_without_a_protocol_switch_is_a_500() {
+    let server = start(Reports::unbounded());
+    let mut client = support::Client::connect(server.local_addr());
+    let reply = client.request(support::get("/fake-101"));
+    assert_eq!(reply.status, 500);
+    assert_eq!(reply.header("connection"), Some("close"));
 }
 
 #[test]
