@@ -132,6 +132,7 @@ pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};
 pub use websocket::{
-    HandshakeRequest, Hub, MemberId, Messages, PreparedMessage, Resource, Upgrade, WebSocket,
-    WebSocketApplication, WebSocketConfig, WebSocketHandler, WebSocketOffer,
+    ContextTakeover, DeflateConfig, HandshakeRequest, Hub, MemberId, Messages, PreparedMessage,
+    Resource, Upgrade, WebSocket, WebSocketApplication, WebSocketConfig, WebSocketHandler,
+    WebSocketOffer,
 };

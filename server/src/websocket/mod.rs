@@ -15,10 +15,6 @@
 
 mod closing;
 mod config;
-// permessage-deflate (RFC 7692), sans-IO. Nothing calls it yet: issue 14's
-// integration wires it into the handshake and, through
-// `proto::websocket::MessageDecompressor`, into the decoder.
-#[cfg_attr(not(test), allow(dead_code, unused_imports))]
 mod deflate;
 mod handler;
 mod handshake_request;
@@ -36,6 +32,7 @@ mod upgrade;
 mod writer;
 
 pub use config::WebSocketConfig;
+pub use deflate::{ContextTakeover, DeflateConfig};
 pub use handler::WebSocketHandler;
 pub use handshake_request::HandshakeRequest;
 pub use hub::{Hub, MemberId};
