@@ -99,21 +99,33 @@ fn set_reason(state: &mut State, reason: Option<Reason>) {
     state.reason = reason;
 }
 
-/// Re-issues an interruption that a wait on I/O readiness swallowed: may's
-/// `wait_io` only wakes a cancelled coroutine (and clears the request), so
-/// after it returns, a kill or a fired timeout must be requested again to
-/// land at the next blocking point.
-pub(crate) fn rearm_after_io_wait() {
+/// Lands an interruption that a wait on I/O readiness swallowed.
+///
+/// may's `wait_io` wakes a coroutine that is cancelled while it waits, but
+/// clears the request instead of unwinding, and a later `wait_io` returns at
+/// once while a request is pending. So after every `wait_io`, a kill or a
+/// fired timeout of the running greenlet is requested again and made to
+/// unwind right here, at a yield (may's cancellation check). A caller that
+/// looped back into `wait_io` instead would spin on a core until its own
+/// deadline, and then return as if nothing had happened.
+pub(crate) fn unwind_if_interrupted_after_io_wait() {
     // The common case, nothing interrupted anywhere, skips the lookup.
     if PENDING.load(Ordering::Acquire) == 0 {
         return;
     }
     let owner = CURRENT.with(|slot| slot.borrow().clone());
-    if let Some(owner) = owner {
+    let Some(owner) = owner else { return };
+    let interrupted = {
         let state = owner.interrupt().state.lock();
-        if state.reason.is_some() && !state.finished {
+        let interrupted = state.reason.is_some() && !state.finished;
+        if interrupted {
             cancel(&state);
         }
+        interrupted
+    };
+    if interrupted {
+        // With the cancellation pending, may's yield unwinds at once.
+        may::coroutine::yield_now();
     }
 }
 

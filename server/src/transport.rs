@@ -80,9 +80,9 @@ impl Transport {
         }
     }
 
-    /// The TCP socket.
-    pub(crate) fn tcp(&self) -> &TcpStream {
-        self.raw().get_ref()
+    /// The TCP socket (`inner()` gives the std socket, for options).
+    pub(crate) fn tcp(&self) -> &DuplexStream {
+        self.raw()
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
