@@ -311,3 +311,66 @@ fn killing_the_poller_hands_its_role_to_a_parked_writer() {
     assert_eq!(&drained[queued..], b"after");
     assert!(matches!(writer.join_timeout(BOUND), Ok(Ok(Ok(())))));
 }
+
+/// Set in the child process of the SIGPIPE test.
+const SIGPIPE_CHILD: &str = "GREEN_TEST_SIGPIPE_CHILD";
+
+#[test]
+fn writing_to_a_reset_peer_is_an_error_even_where_sigpipe_is_not_ignored() {
+    if std::env::var_os(SIGPIPE_CHILD).is_some() {
+        return write_to_a_reset_peer_with_sigpipe_at_its_default();
+    }
+    // Rust ignores SIGPIPE in its own processes; a host process (a C
+    // program embedding this, a Python extension) may not. Run the writes
+    // in a child that restores the default, which ends the process.
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "writing_to_a_reset_peer_is_an_error_even_where_sigpipe_is_not_ignored",
+            "--nocapture",
+        ])
+        .env(SIGPIPE_CHILD, "1")
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "the writer process ended with {status:?} (signal 13 is SIGPIPE)"
+    );
+}
+
+fn write_to_a_reset_peer_with_sigpipe_at_its_default() {
+    use std::os::fd::AsRawFd;
+    // Safety: restoring a signal's default disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let (duplex, peer) = pair();
+    // SO_LINGER with a zero timeout: closing sends a reset.
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // Safety: a valid option value of the right size for a live socket.
+    let set = unsafe {
+        libc::setsockopt(
+            peer.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::addr_of!(linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0);
+    drop(peer);
+    let deadline = Some(Instant::now() + BOUND);
+    let body = vec![1u8; 1024];
+    // The first write after the reset reports it; the later ones would
+    // raise SIGPIPE if sent without MSG_NOSIGNAL.
+    let failures = (0..8)
+        .filter(|_| duplex.write_all_parts(b"head", &body, deadline).is_err())
+        .count();
+    assert!(
+        failures >= 7,
+        "writes to a reset peer failed {failures} times in 8"
+    );
+    let parts = [std::io::IoSlice::new(b"a"), std::io::IoSlice::new(b"b")];
+    assert!(duplex.try_write_vectored(&parts).is_err());
+}
