@@ -89,7 +89,7 @@ pub(crate) fn launch(body: Body, fresh: Option<Fresh>) -> Result<Coroutine, Erro
     match spawned {
         Ok(Ok(handle)) => Ok(handle.coroutine().clone()),
         Ok(Err(e)) => Err(Error::Spawn(e.to_string())),
-        Err(payload) => Err(Error::Spawn(panic_message(&*payload))),
+        Err(payload) => Err(Error::Spawn(panic_message(&*payload).to_owned())),
     }
 }
 

@@ -116,7 +116,7 @@ mod timer;
 mod wait;
 
 pub use config::{Config, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
-pub use error::{Error, Timeout};
+pub use error::{is_interrupt, panic_message, Error, Timeout};
 pub use event::{AsyncResult, Event};
 pub use greenlet::{
     in_coroutine, join_all, sleep, spawn, spawn_later, yield_now, Builder, Greenlet,

@@ -374,3 +374,37 @@ fn write_to_a_reset_peer_with_sigpipe_at_its_default() {
     let parts = [std::io::IoSlice::new(b"a"), std::io::IoSlice::new(b"b")];
     assert!(duplex.try_write_vectored(&parts).is_err());
 }
+
+#[test]
+fn socket_io_in_a_destructor_of_a_killed_greenlet_fails_at_once() {
+    // A destructor that reads (a connection saying goodbye, say) runs while
+    // the greenlet unwinds from a kill: it cannot unwind again, so its read
+    // must fail rather than wait or spin.
+    struct ReadOnDrop(Arc<DuplexStream>, Arc<parking_lot::Mutex<Option<String>>>);
+    impl Drop for ReadOnDrop {
+        fn drop(&mut self) {
+            let result = self.0.read(&mut [0u8; 16], None);
+            *self.1.lock() = Some(format!("{result:?}"));
+        }
+    }
+    let (duplex, _peer) = pair();
+    assert!(duplex.try_read(&mut [0u8; 16]).is_err());
+    let seen = Arc::new(parking_lot::Mutex::new(None));
+    let entered = green::Event::new();
+    let greenlet = {
+        let (seen, entered) = (seen.clone(), entered.clone());
+        green::spawn(move || {
+            let _guard = ReadOnDrop(duplex, seen);
+            entered.set();
+            green::sleep(Duration::from_secs(60));
+        })
+    };
+    entered.wait();
+    greenlet.kill();
+    assert!(matches!(
+        greenlet.join_timeout(BOUND),
+        Ok(Err(green::Error::Killed))
+    ));
+    let seen = seen.lock().clone().expect("the destructor ran");
+    assert!(seen.starts_with("Err("), "{seen}");
+}

@@ -6,7 +6,7 @@
 use std::borrow::Cow;
 use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -332,11 +332,12 @@ impl Connection<'_> {
         loop {
             let next = match catch_unwind(AssertUnwindSafe(|| chunks.next())) {
                 Ok(next) => next,
+                Err(payload) if green::is_interrupt(&*payload) => resume_unwind(payload),
                 Err(payload) => {
                     log::error!(
                         "{}: a streamed response body panicked: {}",
                         self.peer,
-                        panic_message(&*payload)
+                        green::panic_message(&*payload)
                     );
                     self.write_out()?;
                     return Some((sent, false));
@@ -497,6 +498,10 @@ fn settle(
 /// The handler class, then the app; a panic becomes a 500. Out of line
 /// and small: a WebSocket app runs its whole session inside this call,
 /// and the stack frames below it stay resident for as long.
+///
+/// A kill (a server stop that ran out of time) or an app's own timeout
+/// unwinding out of the app is no panic: it goes on unwinding, and the
+/// connection ends without a word (no 500, no WebSocket close 1011).
 #[inline(never)]
 fn respond(shared: &Shared, peer: SocketAddr, req: &mut Request<'_>) -> (Response, bool) {
     if let Some(response) = shared.handler.prepare(req) {
@@ -504,6 +509,7 @@ fn respond(shared: &Shared, peer: SocketAddr, req: &mut Request<'_>) -> (Respons
     }
     match catch_unwind(AssertUnwindSafe(|| shared.app.call(req))) {
         Ok(response) => (response, false),
+        Err(payload) if green::is_interrupt(&*payload) => resume_unwind(payload),
         Err(payload) => (app_panicked(peer, req, payload), true),
     }
 }
@@ -519,7 +525,7 @@ fn app_panicked(
         "app panicked on \"{}\" from {}: {}",
         req.request_line(),
         peer,
-        panic_message(&*payload)
+        green::panic_message(&*payload)
     );
     Response::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         .with_header("connection", "close")
@@ -565,14 +571,6 @@ fn body_error_response(error: BodyError, limit: u64) -> Response {
         ),
     };
     Response::error(status, message)
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&'static str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic with a non-string payload")
 }
 
 fn access_log_enabled() -> bool {

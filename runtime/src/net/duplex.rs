@@ -9,7 +9,7 @@ use may::io::WaitIo;
 use parking_lot::Mutex;
 
 use super::TcpStream;
-use crate::interrupt::unwind_if_interrupted_after_io_wait;
+use crate::interrupt::land_interrupt_after_io_wait;
 
 /// Poller events after which a read returns at once (data or end of stream).
 const READ_EVENTS: usize =
@@ -346,7 +346,11 @@ impl DuplexStream {
                 state.absorb(events);
                 state.poller_active = false;
                 state.wake_waiters();
+                drop(state);
                 std::mem::forget(poller);
+                // Only now, with the events kept and the role passed on:
+                // a kill or a timeout that woke the wait unwinds here.
+                land_interrupt_after_io_wait()?;
             } else {
                 let id = state.next_waiter;
                 state.next_waiter += 1;
@@ -354,7 +358,7 @@ impl DuplexStream {
                 drop(state);
                 let waiting = Waiting { duplex: self, id };
                 match left {
-                    Some(left) => may::coroutine::park_timeout(left),
+                    Some(left) => crate::wait::park_coroutine_timeout(left),
                     None => may::coroutine::park(),
                 }
                 drop(waiting);
@@ -362,8 +366,9 @@ impl DuplexStream {
         }
     }
 
-    /// Parks in may's poller wait until an event (or the deadline's timer);
-    /// unwinds if the greenlet was killed or timed out meanwhile.
+    /// Parks in may's poller wait until an event, the deadline's timer, or
+    /// an interruption (which may's wait swallows: see
+    /// `land_interrupt_after_io_wait`).
     fn wait_io(&self, deadline: Option<Instant>) -> usize {
         let timer = deadline.map(|at| {
             let waker = self.stream.waker();
@@ -373,7 +378,6 @@ impl DuplexStream {
         if let Some(timer) = timer {
             timer.cancel();
         }
-        unwind_if_interrupted_after_io_wait();
         events
     }
 
