@@ -96,6 +96,7 @@ pub(crate) fn launch(body: Body, fresh: Option<Fresh>) -> Result<Coroutine, Erro
 /// The life of a coroutine: run bodies for as long as it stays reusable and
 /// the idle list has room.
 fn run_bodies(first: Body, reusable: bool, stack_bytes: usize) {
+    crate::overflow::ensure_alt_stack();
     let marker = 0u8;
     STACK.with(|stack| {
         stack.set(StackBounds {
