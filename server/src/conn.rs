@@ -5,7 +5,6 @@
 
 use std::borrow::Cow;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -13,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime};
 use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode, Version};
 
-use green::net::TcpStream;
+use green::net::{DuplexStream, TcpStream};
 
 use crate::codec::encode::{status_has_no_body, write_head, Framing};
 use crate::codec::head::{connection_tokens, parse_head, HeadError, RequestHead};
@@ -33,12 +32,13 @@ const LINGER: Duration = Duration::from_secs(2);
 /// Serves one accepted connection until it closes.
 #[inline(never)]
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let registration = shared.registry.register(stream.as_raw_fd());
+    let socket = Arc::new(DuplexStream::new(stream));
+    let registration = shared.registry.register(&socket);
     let transport = match &shared.tls {
-        None => Transport::plain(stream),
+        None => Transport::plain(socket),
         Some(config) => {
             let deadline = Instant::now() + shared.limits.header_timeout;
-            match Transport::tls(stream, config.clone(), deadline) {
+            match Transport::tls(socket, config.clone(), deadline) {
                 Ok(transport) => {
                     // The handshake went deep; the connection may live long.
                     green::trim_stack();
@@ -64,7 +64,6 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         entry: registration.entry.clone(),
     };
     let linger = conn.run();
-    // Unregister before the socket closes (see `Registration`).
     drop(registration);
     if linger {
         conn.linger_close();
