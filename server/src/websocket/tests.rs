@@ -60,7 +60,9 @@ fn the_handle_speaks_the_client_role_to_tungstenite() {
         }
     });
 
-    let transport = Transport::plain(green::net::TcpStream::connect(addr).unwrap());
+    let transport = Transport::plain(std::sync::Arc::new(green::net::DuplexStream::new(
+        green::net::TcpStream::connect(addr).unwrap(),
+    )));
     let handshake = ClientHandshake::new(*b"0123456789abcdef").protocols(["echo"]);
     let request = handshake.request_head("/echo?x=1", &addr.to_string(), &HeaderMap::new());
     transport.write_parts(&request, &[], None).unwrap();
