@@ -239,3 +239,38 @@ fn group_join_and_kill() {
     assert!(group.join(Some(LONG)));
     assert!(sleepers.into_iter().all(|g| g.join() == Err(Error::Killed)));
 }
+
+#[test]
+fn timed_waits_in_a_greenlet_end_at_their_deadline() {
+    // may keeps park timeouts in truncated milliseconds, zero meaning "for
+    // ever": a wait woke a fraction of a millisecond early, parked again
+    // for the rest, and never woke. Every timed wait goes through one park.
+    let waits: Vec<(&str, Duration)> = vec![
+        ("300 ms", Duration::from_millis(300)),
+        ("0.3 ms", Duration::from_micros(300)),
+        ("12.345 ms", Duration::from_micros(12_345)),
+    ];
+    for (name, timeout) in waits {
+        let greenlet = green::spawn(move || {
+            let event = Event::new();
+            let queue = Queue::<u8>::unbounded();
+            let pool = Pool::new(1);
+            let busy = Event::new();
+            {
+                let busy = busy.clone();
+                pool.spawn(move || busy.wait());
+            }
+            let results = (
+                event.wait_timeout(timeout),
+                queue.get_timeout(timeout).is_none(),
+                pool.join(Some(timeout)),
+            );
+            busy.set();
+            results
+        });
+        match greenlet.join_timeout(Duration::from_secs(10)) {
+            Ok(result) => assert_eq!(result, Ok((false, true, false)), "{name}"),
+            Err(_) => panic!("a {name} wait in a greenlet still waits after 10 s"),
+        }
+    }
+}

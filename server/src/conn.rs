@@ -5,15 +5,14 @@
 
 use std::borrow::Cow;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsRawFd;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode, Version};
 
-use green::net::TcpStream;
+use green::net::{DuplexStream, TcpStream};
 
 use crate::codec::encode::{status_has_no_body, write_head, Framing};
 use crate::codec::head::{connection_tokens, parse_head, HeadError, RequestHead};
@@ -36,12 +35,13 @@ const LINGER_LIMIT: usize = 16 * 1024 * 1024;
 /// Serves one accepted connection until it closes.
 #[inline(never)]
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let registration = shared.registry.register(stream.as_raw_fd());
+    let socket = Arc::new(DuplexStream::new(stream));
+    let registration = shared.registry.register(&socket);
     let transport = match &shared.tls {
-        None => Transport::plain(stream),
+        None => Transport::plain(socket),
         Some(config) => {
             let deadline = deadline::after(shared.limits.header_timeout);
-            match Transport::tls(stream, config.clone(), deadline) {
+            match Transport::tls(socket, config.clone(), deadline) {
                 Ok(transport) => {
                     // The handshake went deep; the connection may live long.
                     green::trim_stack();
@@ -63,7 +63,6 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         entry: registration.entry.clone(),
     };
     let linger = conn.run();
-    // Unregister before the socket closes (see `Registration`).
     drop(registration);
     if linger {
         conn.linger_close();
@@ -343,11 +342,12 @@ impl Connection<'_> {
         loop {
             let next = match catch_unwind(AssertUnwindSafe(|| chunks.next())) {
                 Ok(next) => next,
+                Err(payload) if green::is_interrupt(&*payload) => resume_unwind(payload),
                 Err(payload) => {
                     log::error!(
                         "{}: a streamed response body panicked: {}",
                         self.peer,
-                        panic_message(&*payload)
+                        green::panic_message(&*payload)
                     );
                     self.write_out()?;
                     return Some((sent, false));
@@ -510,6 +510,10 @@ fn settle(
 /// The handler class, then the app; a panic becomes a 500. Out of line
 /// and small: a WebSocket app runs its whole session inside this call,
 /// and the stack frames below it stay resident for as long.
+///
+/// A kill (a server stop that ran out of time) or an app's own timeout
+/// unwinding out of the app is no panic: it goes on unwinding, and the
+/// connection ends without a word (no 500, no WebSocket close 1011).
 #[inline(never)]
 fn respond(shared: &Shared, peer: SocketAddr, req: &mut Request<'_>) -> Response {
     if let Some(response) = shared.handler.prepare(req) {
@@ -517,6 +521,7 @@ fn respond(shared: &Shared, peer: SocketAddr, req: &mut Request<'_>) -> Response
     }
     match catch_unwind(AssertUnwindSafe(|| shared.app.call(req))) {
         Ok(response) => response,
+        Err(payload) if green::is_interrupt(&*payload) => resume_unwind(payload),
         Err(payload) => app_panicked(peer, req, payload),
     }
 }
@@ -532,7 +537,7 @@ fn app_panicked(
         "app panicked on \"{}\" from {}: {}",
         req.request_line(),
         peer,
-        panic_message(&*payload)
+        green::panic_message(&*payload)
     );
     Response::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         .with_header("connection", "close")
@@ -576,14 +581,6 @@ fn body_error_response(error: BodyError, limit: u64) -> Response {
         ),
     };
     Response::error(status, message)
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&'static str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic with a non-string payload")
 }
 
 fn access_log_enabled() -> bool {

@@ -14,13 +14,13 @@ use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 
-use green::net::{DuplexStream, TcpStream};
+use green::net::DuplexStream;
 use parking_lot::Mutex;
 use rustls::{ServerConfig, ServerConnection};
 
 /// A connection's byte stream.
 pub(crate) enum Transport {
-    Plain(DuplexStream),
+    Plain(Arc<DuplexStream>),
     /// Boxed: a TLS session is large, and plain connections should not pay
     /// for its size.
     Tls(Box<TlsStream>),
@@ -28,7 +28,7 @@ pub(crate) enum Transport {
 
 /// A TLS session over a duplex socket.
 pub(crate) struct TlsStream {
-    io: DuplexStream,
+    io: Arc<DuplexStream>,
     session: Mutex<ServerConnection>,
 }
 
@@ -51,14 +51,14 @@ impl Write for Raw<'_> {
 }
 
 impl Transport {
-    pub(crate) fn plain(stream: TcpStream) -> Self {
-        Transport::Plain(DuplexStream::new(stream))
+    pub(crate) fn plain(socket: Arc<DuplexStream>) -> Self {
+        Transport::Plain(socket)
     }
 
     /// Runs the TLS handshake (until `deadline`, if any) on an accepted
     /// socket.
     pub(crate) fn tls(
-        stream: TcpStream,
+        socket: Arc<DuplexStream>,
         config: Arc<ServerConfig>,
         deadline: Option<Instant>,
     ) -> io::Result<Self> {
@@ -67,7 +67,7 @@ impl Transport {
         // frame; no limit is needed (and one would fail large writes).
         session.set_buffer_limit(None);
         let tls = TlsStream {
-            io: DuplexStream::new(stream),
+            io: socket,
             session: Mutex::new(session),
         };
         tls.handshake(deadline)?;
@@ -81,9 +81,9 @@ impl Transport {
         }
     }
 
-    /// The TCP socket.
-    pub(crate) fn tcp(&self) -> &TcpStream {
-        self.raw().get_ref()
+    /// The TCP socket (`inner()` gives the std socket, for options).
+    pub(crate) fn tcp(&self) -> &DuplexStream {
+        self.raw()
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {

@@ -50,7 +50,9 @@ fn open_client(
     handshake: ClientHandshake,
     config: WebSocketConfig,
 ) -> WebSocket {
-    let transport = Transport::plain(green::net::TcpStream::connect(addr).unwrap());
+    let transport = Transport::plain(Arc::new(green::net::DuplexStream::new(
+        green::net::TcpStream::connect(addr).unwrap(),
+    )));
     let request = handshake.request_head(path, &addr.to_string(), &HeaderMap::new());
     transport.write_parts(&request, &[], None).unwrap();
     let agreed = read_answer(&transport, &handshake);
