@@ -20,7 +20,7 @@ use serde_json::{json, Value};
 /// What our server agrees to with Chromium's offer
 /// (`permessage-deflate; client_max_window_bits`).
 const AGREED_WITH_CHROMIUM: &str =
-    "permessage-deflate; server_no_context_takeover; client_max_window_bits=12";
+    "permessage-deflate; server_no_context_takeover; client_max_window_bits=11";
 
 /// Chromium, or `None` when the test must be skipped (outside CI only).
 fn chromium() -> Option<std::path::PathBuf> {

@@ -186,7 +186,7 @@ impl WebSocket {
     ///
     /// ```
     /// # fn show(ws: &greenws::WebSocket) {
-    /// // "permessage-deflate; server_no_context_takeover; client_max_window_bits=12"
+    /// // "permessage-deflate; server_no_context_takeover; client_max_window_bits=11"
     /// log::debug!("compression: {:?}", ws.extensions());
     /// # }
     /// ```

@@ -20,8 +20,8 @@
 //!   `server_no_context_takeover`, which RFC 7692 section 7.1.1.1 allows
 //!   unasked): compressors come from a small per-thread pool and hold
 //!   nothing per connection, and a broadcast is compressed once;
-//! - the peer's messages keep a 4 KiB window of history when the peer lets
-//!   its window be limited (`client_max_window_bits=12`, which Chromium,
+//! - the peer's messages keep a 2 KiB window of history when the peer lets
+//!   its window be limited (`client_max_window_bits=11`, which Chromium,
 //!   Safari and Python's `websockets` allow) and none otherwise (Firefox
 //!   then gets `client_no_context_takeover`); the decompressor exists only
 //!   while a message arrives, and the history is loaded into it as a
@@ -34,8 +34,23 @@
 //! use, so nothing crosses from one connection to another.
 //!
 //! The threshold (256 bytes), the level (2) and these choices come from
-//! the measurements in `measure.rs` (figures in [`DeflateConfig`]'s docs);
-//! [`DeflateConfig::prefer_ratio`] keeps full zlib streams instead.
+//! the measurements in `measure.rs` and `benches/deflate.sh` (figures in
+//! [`DeflateConfig`]'s docs); [`DeflateConfig::prefer_ratio`] keeps full
+//! zlib streams instead.
+//!
+//! The codec runs on a stack of the worker thread, not the greenlet's
+//! (`scratch_stack.rs`): zlib's 8 KiB of stack would otherwise stay
+//! resident in every greenlet that compressed or decompressed once.
+//!
+//! # Wiring
+//!
+//! The server's handshake negotiates (`websocket/upgrade.rs`, the answer in
+//! the 101); the socket then gets an [`Inflater`] as the decoder's
+//! [`MessageDecompressor`](crate::proto::websocket::MessageDecompressor)
+//! (RSV1 on the first frame of a data message, limits on the decompressed
+//! size) and a [`Deflater`] in its writer (RSV1 on the frame of each
+//! compressed message, control frames never); a `PreparedMessage` keeps
+//! its [`CompressedForms`].
 
 mod config;
 mod deflater;
