@@ -502,3 +502,80 @@ fn a_hub_broadcast_is_compressed_for_members_that_agreed() {
     // The same bytes for both: one compression.
     assert_eq!(compressed[0], compressed[1]);
 }
+
+/// With a compression context on the server's side (`prefer_ratio`), a
+/// message the compressor took in must reach the peer, whose context
+/// follows the server's: `try_send` never drops one after compressing it,
+/// even when the socket takes none of it (it goes out as the socket's
+/// tail; the next `try_send` reports `WouldBlock`).
+#[test]
+fn try_send_with_a_compression_context_never_loses_a_compressed_message() {
+    const MESSAGES: usize = 400;
+    let reports = Reports::unbounded();
+    let go = green::Queue::unbounded();
+    let config = WebSocketConfig::default()
+        .deflate(DeflateConfig::default().prefer_ratio())
+        .send_buffer(Some(4096));
+    let server = {
+        let (reports, go) = (reports.clone(), go.clone());
+        WsgiServer::bind("127.0.0.1:0")
+            .unwrap()
+            .handler_class(WebSocketHandler::new().config(config))
+            .start(move |req: &mut Request| {
+                req.upgrade(|ws| {
+                    let mut blocked = 0;
+                    for seq in 0..MESSAGES {
+                        loop {
+                            match ws.try_send(market(seq).repeat(4)) {
+                                Ok(()) => break,
+                                Err(Error::WouldBlock { .. }) => {
+                                    blocked += 1;
+                                    if blocked == 1 {
+                                        reports.put("blocked".to_owned());
+                                        let _: () = go.get();
+                                    } else {
+                                        green::sleep(Duration::from_millis(1));
+                                    }
+                                }
+                                Err(e) => {
+                                    reports.put(format!("error: {e}"));
+                                    return Err(e);
+                                }
+                            }
+                        }
+                    }
+                    reports.put(format!("sent, blocked {blocked} times"));
+                    for message in ws.messages() {
+                        message?;
+                    }
+                    Ok(())
+                })
+            })
+            .unwrap()
+    };
+    let (mut raw, agreed) = connect(server.local_addr(), &[CHROMIUM]);
+    assert_eq!(agreed.as_deref(), Some("permessage-deflate"));
+    assert_eq!(next(&reports), "blocked");
+    go.put(());
+    // The server kept its context: so does this decoder.
+    let mut context = Decompress::new(false);
+    for seq in 0..MESSAGES {
+        let (first, payload) = raw.read_frame().unwrap();
+        assert_eq!(first, 0xC1, "message {seq}");
+        let mut input = payload;
+        input.extend_from_slice(&TAIL);
+        let expected = market(seq).repeat(4);
+        let mut out = Vec::with_capacity(expected.len() + 64);
+        context
+            .decompress_vec(&input, &mut out, FlushDecompress::Sync)
+            .unwrap_or_else(|e| panic!("message {seq}: {e}"));
+        assert!(
+            out == expected.as_bytes(),
+            "message {seq} decodes to {} bytes, not the {} sent",
+            out.len(),
+            expected.len()
+        );
+    }
+    let report = next(&reports);
+    assert!(report.starts_with("sent, blocked "), "{report}");
+}
