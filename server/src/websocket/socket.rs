@@ -306,6 +306,10 @@ impl WebSocket {
     /// half-written: when the socket takes only part of it, the rest is
     /// kept and written (by a greenlet of its own, or the next send) before
     /// anything else, and until it is, `try_send` reports `WouldBlock`.
+    /// With a compression context kept for this side's messages (not the
+    /// default, see [`DeflateConfig`](crate::DeflateConfig)), a message
+    /// once compressed is always sent, as such a tail if the socket takes
+    /// none of it: the peer's context must see it.
     ///
     /// For a live feed that would rather skip a stale update than wait for
     /// a slow peer:

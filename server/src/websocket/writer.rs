@@ -1,7 +1,9 @@
 //! The write side of a `WebSocket`: frames out, one at a time under the
-//! writer lock, masked as the role asks; and back-pressure: sends that
-//! wait for a slow peer, sends that do not ([`WebSocket::try_send`]), and
-//! what is queued for the peer ([`WebSocket::buffered_amount`]).
+//! writer lock, masked as the role asks, data messages compressed when
+//! permessage-deflate was agreed (RSV1 set, control frames never); and
+//! back-pressure: sends that wait for a slow peer, sends that do not
+//! ([`WebSocket::try_send`]), and what is queued for the peer
+//! ([`WebSocket::buffered_amount`]).
 //!
 //! A frame is never left half-written. A send that waits writes all of
 //! its frame or loses the connection (after the send timeout). A send that
@@ -98,7 +100,7 @@ impl WebSocket {
                 .deflater
                 .as_ref()
                 .is_some_and(|d| d.shared_key().is_none());
-        let (header, bytes) = self.data_frame(opcode, payload, compressed.as_deref());
+        let (header, bytes) = self.outgoing_frame(opcode, payload, compressed.as_deref());
         let masked;
         let bytes = match header.mask {
             None => bytes,
@@ -161,7 +163,7 @@ impl WebSocket {
         payload: &[u8],
         compressed: Option<&[u8]>,
     ) -> Result<(), Error> {
-        let (header, bytes) = self.data_frame(opcode, payload, compressed);
+        let (header, bytes) = self.outgoing_frame(opcode, payload, compressed);
         match header.mask {
             None => self.write_encoded(writer, &header.encode(), bytes),
             Some(mask) => self.write_encoded(writer, &header.encode(), &masked_copy(bytes, mask)),
@@ -170,7 +172,7 @@ impl WebSocket {
 
     /// The header and the bytes of a final frame: `compressed` with RSV1
     /// set (RFC 7692 section 6) if given, else `payload`.
-    fn data_frame<'a>(
+    fn outgoing_frame<'a>(
         &self,
         opcode: OpCode,
         payload: &'a [u8],
