@@ -8,13 +8,9 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use clap::Parser;
 use greenws::{
-    Hub, MemberId, Message, Request, Resource, Response, WebSocket, WebSocketApplication,
-    WebSocketHandler,
+    Hub, Message, Request, Resource, Response, WebSocket, WebSocketApplication, WebSocketHandler,
 };
 
 #[derive(Parser)]
@@ -24,16 +20,15 @@ struct Args {
     listen: common::Listen,
 }
 
-/// Everyone in one room; each message goes to all.
+/// Everyone in one room; each message goes to all. A member leaves the
+/// hub by itself when its connection closes.
 struct Chat {
     hub: Hub,
-    members: Mutex<HashMap<u64, MemberId>>,
 }
 
 impl WebSocketApplication for Chat {
     fn on_open(&self, ws: &WebSocket) {
-        let id = self.hub.join(ws);
-        self.members.lock().unwrap().insert(ws.id(), id);
+        self.hub.join(ws);
         self.hub.broadcast(format!(
             "* {} joined ({} here)",
             ws.peer_addr(),
@@ -48,9 +43,6 @@ impl WebSocketApplication for Chat {
     }
 
     fn on_close(&self, ws: &WebSocket, _code: u16, _reason: &str) {
-        if let Some(id) = self.members.lock().unwrap().remove(&ws.id()) {
-            self.hub.leave(id);
-        }
         self.hub.broadcast(format!("* {} left", ws.peer_addr()));
     }
 }
@@ -80,10 +72,7 @@ document.getElementById('f').onsubmit = e => {
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let chat = Chat {
-        hub: Hub::new(256),
-        members: Mutex::new(HashMap::new()),
-    };
+    let chat = Chat { hub: Hub::new(256) };
     let resource = Resource::new()
         .websocket("/chat", chat)
         .app("/", |_req: &mut Request| Response::html(PAGE));

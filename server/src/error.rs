@@ -43,6 +43,12 @@ pub enum Error {
     },
     /// The WebSocket connection was lost without a closing handshake.
     ConnectionLost,
+    /// The WebSocket peer did not answer our Close within the close
+    /// timeout; the connection was closed without it.
+    CloseTimeout {
+        /// The close timeout that passed.
+        timeout: std::time::Duration,
+    },
     /// The TLS certificate or key could not be used; the message says why.
     Tls(String),
 }
@@ -71,6 +77,10 @@ impl fmt::Display for Error {
                 )
             }
             Error::ConnectionLost => f.write_str("the WebSocket connection was lost"),
+            Error::CloseTimeout { timeout } => write!(
+                f,
+                "the WebSocket peer did not answer the Close within {timeout:?}"
+            ),
             Error::Tls(why) => write!(f, "TLS setup failed: {why}"),
         }
     }

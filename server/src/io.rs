@@ -87,6 +87,22 @@ impl ConnIo {
         Ok(n)
     }
 
+    /// Takes into the buffer what the socket holds right now (up to 1 KiB),
+    /// without waiting: one system call, whatever readiness was seen.
+    /// `Ok(0)` when nothing is there, or at the end of the stream.
+    pub(crate) fn fill_now(&mut self) -> io::Result<usize> {
+        let mut chunk = [0u8; 1024];
+        let n = match self.stream.try_read(&mut chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => 0,
+            Err(e) => return Err(e),
+        };
+        self.buf.truncate(self.end);
+        self.buf.extend_from_slice(&chunk[..n]);
+        self.end += n;
+        Ok(n)
+    }
+
     /// Reads into `out`: buffered bytes first, else straight from the socket.
     pub(crate) fn read_into(&mut self, out: &mut [u8], deadline: Instant) -> io::Result<usize> {
         let buffered = self.buffered();

@@ -4,11 +4,13 @@
 //! Routes, as in the seed: `/` and `/test.html` (the page, with its script
 //! at `/plot.js`), `/test` (text), WebSocket `/echo` (echo) and WebSocket
 //! `/data` (the points, `0 i r` per line, one per interval, then a normal
-//! close). Anything else is a 404.
+//! close). Anything else is a 404. The WebSockets accept only the demo's
+//! own page (see [`websocket_handler`]).
 
 #[path = "../../examples/common/mod.rs"]
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
@@ -19,7 +21,13 @@ const TEST_HTML: &str = include_str!("../../../assets/test.html");
 const PLOT_JS: &str = include_str!("../../../assets/plot.js");
 
 #[derive(Parser, Debug, Clone)]
-#[command(about = "Plot of random numbers, streamed over a WebSocket (the gevent-websocket demo)")]
+#[command(
+    about = "Plot of random numbers, streamed over a WebSocket (the gevent-websocket demo)",
+    after_help = "The WebSockets (/echo, /data) accept only the demo's own page: on a loopback \
+                  address, pages of that address or of localhost (with the port); otherwise \
+                  pages of the host they were asked for. Other sites' pages get 403; clients \
+                  without an Origin header (not browsers) are let in."
+)]
 struct Args {
     #[command(flatten)]
     listen: common::Listen,
@@ -32,6 +40,24 @@ struct Args {
     /// Points sent on /data before it closes.
     #[arg(long, default_value_t = 100)]
     points: u32,
+}
+
+/// The WebSocket handler class, admitting only the demo's own page (a page
+/// of another site, open in the same browser, could otherwise use it).
+/// Listening on a loopback address, the own origins are exactly that
+/// address and `localhost`, so a page of another name that resolves here
+/// (DNS rebinding) is refused too; on any other address, the page's host
+/// must be the one the request asks for.
+fn websocket_handler(addr: SocketAddr, scheme: &str) -> WebSocketHandler {
+    let handler = WebSocketHandler::new();
+    if !addr.ip().is_loopback() {
+        return handler.same_origin();
+    }
+    let port = addr.port();
+    handler.allowed_origins([
+        format!("{scheme}://{addr}"),
+        format!("{scheme}://localhost:{port}"),
+    ])
 }
 
 /// The seed's `handle(ws)`: `/echo` echoes, `/data` streams the points.
@@ -88,8 +114,9 @@ fn app(req: &mut Request, args: &Args) -> Response {
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
+    let server = args.listen.bind()?;
     let addr = server.local_addr();
+    let server = server.handler_class(websocket_handler(addr, args.listen.scheme()));
     common::announce(args.listen.scheme(), addr);
     let handle = {
         let args = args.clone();

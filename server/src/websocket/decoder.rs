@@ -4,13 +4,28 @@
 //! buffered as frames but unmasked straight into the message being built,
 //! and text is checked for UTF-8 as it arrives, so a bad byte fails the
 //! connection at once rather than when its frame (or message) ends.
+//!
+//! What the decoder holds, whatever the peer sends:
+//! - the message being assembled: at most `max_message` bytes (checked at
+//!   each frame header; its allocation never grows past that either);
+//! - the carry, bytes read but not decoded yet: at most one read plus an
+//!   incomplete header or control frame (131 bytes), as long as the caller
+//!   takes every buffered event before it pushes more (see [`Decoder::push`]);
+//! - control frames: 125 bytes of payload, within the carry.
+//!
+//! Taking an event from the carry costs what the event is: consumed bytes
+//! are skipped by an offset, not moved, and the carry is compacted only when
+//! new bytes arrive behind an incomplete frame.
 
 use std::io::Cursor;
 
-use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
-use super::message::{CloseReason, Message};
+use super::message::{is_valid_close_code, CloseReason, Message};
+
+/// The longest payload of a control frame (RFC 6455 section 5.5).
+const MAX_CONTROL_PAYLOAD: u64 = 125;
 
 /// What the decoder found.
 #[derive(Debug, PartialEq, Eq)]
@@ -53,6 +68,7 @@ struct Streaming {
 /// A message whose frames are still arriving.
 struct Partial {
     text: bool,
+    /// Empty, and never allocated, while discarding.
     data: Vec<u8>,
     /// `data[..checked]` is known to be valid UTF-8 (text only).
     checked: usize,
@@ -60,68 +76,102 @@ struct Partial {
 
 /// Decodes a client's frames.
 pub(crate) struct Decoder {
-    /// Bytes received but not decoded yet (an incomplete header or control
-    /// frame, or what followed the last event).
+    /// `carry[start..]` holds bytes received but not decoded yet (what
+    /// followed the last event, or an incomplete header or control frame).
     carry: Vec<u8>,
+    start: usize,
     frame: Option<Streaming>,
     message: Option<Partial>,
     max_frame: u64,
     max_message: usize,
+    /// Data frames are checked and skipped, not kept.
+    discarding: bool,
 }
 
 impl Decoder {
-    pub(crate) fn new(max_frame: usize, max_message: usize, leftover: Vec<u8>) -> Self {
+    pub(crate) fn new(max_frame: usize, max_message: usize) -> Self {
         Decoder {
-            carry: leftover,
+            carry: Vec::new(),
+            start: 0,
             frame: None,
             message: None,
             max_frame: max_frame as u64,
             max_message,
+            discarding: false,
         }
     }
 
-    /// Bytes held by a message being assembled (for back-pressure).
+    /// Bytes held by a message being assembled.
     pub(crate) fn partial_len(&self) -> usize {
         self.message.as_ref().map_or(0, |m| m.data.len())
+    }
+
+    /// Bytes the decoder holds: the carry (consumed part included, until
+    /// it is compacted) and the message being assembled.
+    pub(crate) fn held(&self) -> usize {
+        self.carry.len() + self.partial_len()
+    }
+
+    /// From now on data frames are checked and skipped, never kept, and a
+    /// message being assembled is dropped: after our Close, RFC 6455
+    /// section 5.5.1 lets us discard what the peer still sends.
+    pub(crate) fn discard_data(&mut self) {
+        self.discarding = true;
+        if let Some(message) = &mut self.message {
+            message.data = Vec::new();
+            message.checked = 0;
+        }
+    }
+
+    /// True once [`discard_data`](Self::discard_data) was called.
+    pub(crate) fn is_discarding(&self) -> bool {
+        self.discarding
     }
 
     /// Frees the carry buffer while it is empty (an idle connection then
     /// holds no buffer at all).
     pub(crate) fn release_memory(&mut self) {
-        if self.carry.is_empty() && self.carry.capacity() > 0 {
+        if self.start == self.carry.len() && self.carry.capacity() > 0 {
             self.carry = Vec::new();
+            self.start = 0;
         }
     }
 
     /// Decodes what earlier reads left, up to the next event.
     pub(crate) fn next_buffered(&mut self) -> Result<Option<Event>, DecodeError> {
-        if self.carry.is_empty() {
+        if self.start == self.carry.len() {
             return Ok(None);
         }
         let mut carry = std::mem::take(&mut self.carry);
-        let result = self.decode(&mut carry);
-        let (used, event) = match result {
-            Ok(done) => done,
-            Err(e) => {
-                self.carry = carry;
-                return Err(e);
-            }
-        };
-        carry.drain(..used);
+        let result = self.decode(&mut carry[self.start..]);
         self.carry = carry;
+        let (used, event) = result?;
+        self.start += used;
+        if self.start == self.carry.len() {
+            self.carry.clear();
+            self.start = 0;
+        }
         Ok(event)
     }
 
     /// Decodes newly read bytes up to the next event; what follows it is
-    /// kept for later. Call [`next_buffered`](Self::next_buffered) first:
-    /// new bytes go behind what is already kept.
+    /// kept for later. Take every buffered event first
+    /// ([`next_buffered`](Self::next_buffered) until `None`): new bytes go
+    /// behind what is kept, which is then at most an incomplete frame.
     pub(crate) fn push(&mut self, input: &mut [u8]) -> Result<Option<Event>, DecodeError> {
-        if !self.carry.is_empty() {
+        if self.start < self.carry.len() {
+            self.carry.drain(..self.start);
+            self.start = 0;
+            self.carry.reserve_exact(input.len());
             self.carry.extend_from_slice(input);
             return self.next_buffered();
         }
         let (used, event) = self.decode(input)?;
-        self.carry.extend_from_slice(&input[used..]);
+        let rest = &input[used..];
+        self.carry.clear();
+        self.start = 0;
+        self.carry.reserve_exact(rest.len());
+        self.carry.extend_from_slice(rest);
         Ok(event)
     }
 
@@ -137,15 +187,18 @@ impl Decoder {
                     .as_mut()
                     .expect("a streaming frame has a message");
                 if n > 0 {
-                    let chunk = &mut buf[pos..pos + n];
-                    unmask(chunk, frame.mask, frame.offset);
-                    frame.offset = (frame.offset + n) % 4;
                     frame.remaining -= n as u64;
-                    message.data.extend_from_slice(chunk);
-                    pos += n;
-                    if message.text {
-                        check_utf8(&message.data, &mut message.checked, false)?;
+                    if !self.discarding {
+                        let chunk = &mut buf[pos..pos + n];
+                        unmask(chunk, frame.mask, frame.offset);
+                        frame.offset = (frame.offset + n) % 4;
+                        make_room(&mut message.data, n, frame, self.max_message);
+                        message.data.extend_from_slice(chunk);
+                        if message.text {
+                            check_utf8(&message.data, &mut message.checked, false)?;
+                        }
                     }
+                    pos += n;
                 }
                 if frame.remaining > 0 {
                     return Ok((pos, None));
@@ -153,6 +206,10 @@ impl Decoder {
                 let fin = frame.fin;
                 self.frame = None;
                 if fin {
+                    if self.discarding {
+                        self.message = None;
+                        continue;
+                    }
                     return Ok((pos, Some(Event::Message(self.finish_message()?))));
                 }
                 continue;
@@ -165,6 +222,11 @@ impl Decoder {
                 Err(_) => return Err(DecodeError::Protocol("reserved opcode")),
             };
             let header_len = cursor.position() as usize;
+            if len >> 63 != 0 {
+                return Err(DecodeError::Protocol(
+                    "a 64-bit payload length with the most significant bit set",
+                ));
+            }
             if header.rsv1 || header.rsv2 || header.rsv3 {
                 return Err(DecodeError::Protocol(
                     "reserved bits set without an extension",
@@ -178,7 +240,7 @@ impl Decoder {
                     if !header.is_final {
                         return Err(DecodeError::Protocol("fragmented control frame"));
                     }
-                    if len > 125 {
+                    if len > MAX_CONTROL_PAYLOAD {
                         return Err(DecodeError::Protocol(
                             "control frame payload over 125 bytes",
                         ));
@@ -213,9 +275,14 @@ impl Decoder {
                             ))
                         }
                         (Data::Text | Data::Binary, None) => {
+                            let keep = if self.discarding {
+                                0
+                            } else {
+                                len.min(64 * 1024)
+                            };
                             self.message = Some(Partial {
                                 text: data == Data::Text,
-                                data: Vec::with_capacity(len.min(64 * 1024) as usize),
+                                data: Vec::with_capacity(keep as usize),
                                 checked: 0,
                             });
                         }
@@ -252,6 +319,25 @@ impl Decoder {
     }
 }
 
+/// Makes room in a message for `n` more bytes of `frame` (whose
+/// `remaining` already excludes them). Grows by doubling, so a message of
+/// many small fragments costs amortised constant time per byte, but never
+/// past the message limit, nor past the end of a final frame: a message
+/// sent as one frame is allocated exactly.
+fn make_room(data: &mut Vec<u8>, n: usize, frame: &Streaming, max_message: usize) {
+    if data.capacity() - data.len() >= n {
+        return;
+    }
+    let needed = data.len() + n;
+    let mut target = (data.capacity() * 2).min(max_message);
+    if frame.fin {
+        let frame_end =
+            needed.saturating_add(usize::try_from(frame.remaining).unwrap_or(usize::MAX));
+        target = target.min(frame_end);
+    }
+    data.reserve_exact(target.max(needed) - data.len());
+}
+
 /// Checks `data[*checked..]` for UTF-8, tolerating a sequence cut at the
 /// end unless the text is `complete`.
 fn check_utf8(data: &[u8], checked: &mut usize, complete: bool) -> Result<(), DecodeError> {
@@ -274,7 +360,7 @@ fn parse_close(payload: &[u8]) -> Result<Option<CloseReason>, DecodeError> {
         1 => Err(DecodeError::Protocol("close payload of one byte")),
         _ => {
             let code = u16::from_be_bytes([payload[0], payload[1]]);
-            if !CloseCode::from(code).is_allowed() {
+            if !is_valid_close_code(code) {
                 return Err(DecodeError::Protocol("close code not allowed on the wire"));
             }
             let reason = std::str::from_utf8(&payload[2..])
@@ -326,8 +412,12 @@ mod tests {
         out
     }
 
+    /// The longest control frame from a client: a 2-byte header, a 4-byte
+    /// mask and 125 bytes of payload.
+    const MAX_CONTROL_FRAME: usize = 2 + 4 + MAX_CONTROL_PAYLOAD as usize;
+
     fn decoder() -> Decoder {
-        Decoder::new(1 << 20, 1 << 20, Vec::new())
+        Decoder::new(1 << 20, 1 << 20)
     }
 
     /// Feeds `input` in pieces of `step` bytes and collects the events.
@@ -401,6 +491,11 @@ mod tests {
             ([frame(0x01, b"a"), frame(0x81, b"b")].concat(), 1002),
             (frame(0x88, &[0x03]), 1002),       // one-byte close
             (frame(0x88, &[0x03, 0xed]), 1002), // 1005 on the wire
+            (frame(0x88, &1015u16.to_be_bytes()), 1002),
+            (frame(0x88, &1016u16.to_be_bytes()), 1002),
+            (frame(0x88, &5000u16.to_be_bytes()), 1002),
+            (top_bit_length(0x82), 1002), // not 1009: the length is malformed
+            (top_bit_length(0x89), 1002),
             (frame(0x88, &[0x03, 0xe8, 0xff]), 1007),
             (
                 frame(0x81, &[0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xff]),
@@ -411,6 +506,147 @@ mod tests {
             let err = events(&input, 1000).unwrap_err();
             assert_eq!(err.close_code(), code, "{input:?}");
         }
+    }
+
+    /// A frame header whose 64-bit length has the most significant bit set.
+    fn top_bit_length(first: u8) -> Vec<u8> {
+        let mut out = vec![first, 0x80 | 127];
+        out.extend_from_slice(&(1u64 << 63).to_be_bytes());
+        out.extend_from_slice(&[1, 2, 3, 4]);
+        out
+    }
+
+    #[test]
+    fn every_valid_close_code_is_accepted() {
+        for code in [1000, 1003, 1007, 1011, 1012, 1013, 1014, 3000, 4999] {
+            let got = events(&frame(0x88, &u16::to_be_bytes(code)), 1000).unwrap();
+            assert_eq!(
+                got,
+                vec![Event::Close(Some(CloseReason {
+                    code,
+                    reason: String::new()
+                }))]
+            );
+        }
+    }
+
+    #[test]
+    fn control_frames_at_125_and_126_bytes() {
+        let got = events(&frame(0x89, &[9; 125]), 7).unwrap();
+        assert_eq!(got, vec![Event::Ping(vec![9; 125])]);
+        let err = events(&frame(0x89, &[9; 126]), 7).unwrap_err();
+        assert_eq!(err.close_code(), 1002);
+        assert_eq!(MAX_CONTROL_FRAME, frame(0x89, &[9; 125]).len());
+    }
+
+    #[test]
+    fn taking_an_event_from_the_carry_does_not_move_the_rest() {
+        // One large read of many small messages, as a 256 KiB read gives.
+        let one = frame(0x82, &[5; 20]);
+        let count = 256 * 1024 / one.len();
+        let mut input = one.repeat(count);
+        let mut d = decoder();
+        assert!(matches!(d.push(&mut input), Ok(Some(Event::Message(_)))));
+        let kept = d.carry.len();
+        let at = d.carry.as_ptr();
+        for taken in 1..count - 1 {
+            assert!(matches!(d.next_buffered(), Ok(Some(Event::Message(_)))));
+            // The event is skipped by the offset: no byte moves, so the
+            // cost is the event's, not the rest of the read's.
+            assert_eq!((d.carry.len(), d.carry.as_ptr()), (kept, at));
+            assert_eq!(d.start, taken * one.len());
+        }
+        assert!(matches!(d.next_buffered(), Ok(Some(Event::Message(_)))));
+        assert!(d.carry.is_empty(), "emptied once all is taken");
+    }
+
+    #[test]
+    fn the_carry_holds_one_read_and_an_incomplete_control_frame_at_most() {
+        // Reads of 4 KiB cut ping frames anywhere; take every event before
+        // the next read, as the socket does.
+        let ping = frame(0x89, &[1; 125]);
+        let input = ping.repeat(500);
+        let mut d = decoder();
+        let mut pings = 0;
+        for piece in input.chunks(4096) {
+            let mut piece = piece.to_vec();
+            pings += usize::from(d.push(&mut piece).unwrap().is_some());
+            assert!(d.carry.len() <= 4096 + MAX_CONTROL_FRAME);
+            while d.next_buffered().unwrap().is_some() {
+                pings += 1;
+            }
+            assert!(d.carry.len() - d.start < MAX_CONTROL_FRAME);
+        }
+        assert_eq!(pings, 500);
+    }
+
+    #[test]
+    fn discarding_skips_data_but_still_sees_control_frames() {
+        let mut d = decoder();
+        // A message begun before the switch is dropped too.
+        let mut first = frame(0x01, &[b'a'; 1000]);
+        assert_eq!(d.push(&mut first), Ok(None));
+        assert_eq!(d.partial_len(), 1000);
+        d.discard_data();
+        assert_eq!(d.partial_len(), 0);
+        let mut input = [
+            frame(0x80, &[0xff; 5000]), // not UTF-8: not even looked at
+            frame(0x82, &[1; 100_000]),
+            frame(0x89, b"still here"),
+            frame(0x88, &1000u16.to_be_bytes()),
+        ]
+        .concat();
+        let mut got = Vec::new();
+        for piece in input.chunks_mut(3000) {
+            if let Some(e) = d.push(piece).unwrap() {
+                got.push(e);
+            }
+            while let Some(e) = d.next_buffered().unwrap() {
+                got.push(e);
+            }
+            assert_eq!(d.partial_len(), 0, "nothing kept");
+        }
+        assert_eq!(
+            got,
+            vec![
+                Event::Ping(b"still here".to_vec()),
+                Event::Close(Some(CloseReason {
+                    code: 1000,
+                    reason: String::new()
+                }))
+            ]
+        );
+        // Framing rules still hold.
+        let mut bad = frame(0x80, b"continuation without a message");
+        assert!(d.push(&mut bad).is_err());
+    }
+
+    #[test]
+    fn a_message_is_allocated_no_larger_than_it_is_or_the_limit() {
+        // One frame, arriving in pieces: exactly its size.
+        let mut d = Decoder::new(1 << 20, 1 << 20);
+        let input = frame(0x82, &[3; 300_000]);
+        let mut message = None;
+        for piece in input.chunks(65536) {
+            message = message.or(d.push(&mut piece.to_vec()).unwrap());
+        }
+        let Some(Event::Message(Message::Binary(data))) = message else {
+            panic!("a message")
+        };
+        assert_eq!((data.len(), data.capacity()), (300_000, 300_000));
+        // Many fragments: doubling, never past the limit.
+        let limit = 100_000;
+        let mut d = Decoder::new(limit, limit);
+        let mut input = frame(0x02, &[1; 1000]);
+        for _ in 0..98 {
+            input.extend(frame(0x00, &[1; 1000]));
+        }
+        input.extend(frame(0x80, &[1; 1000]));
+        let Ok(Some(Event::Message(Message::Binary(data)))) = d.push(&mut input) else {
+            panic!("a message")
+        };
+        assert_eq!(data.len(), limit);
+        assert_eq!(data.capacity(), limit);
     }
 
     #[test]
@@ -433,30 +669,20 @@ mod tests {
 
     #[test]
     fn size_limits_at_n_and_n_plus_one() {
-        let mut d = Decoder::new(10, 15, Vec::new());
+        let mut d = Decoder::new(10, 15);
         let mut ok = frame(0x82, &[0; 10]);
         assert!(matches!(d.push(&mut ok), Ok(Some(Event::Message(_)))));
         let mut big = frame(0x82, &[0; 11]);
         assert_eq!(d.push(&mut big), Err(DecodeError::TooLarge));
         // The message limit counts all fragments, refused at the header.
-        let mut d = Decoder::new(10, 15, Vec::new());
+        let mut d = Decoder::new(10, 15);
         let mut input = [frame(0x02, &[0; 10]), frame(0x80, &[0; 5])].concat();
         assert!(matches!(d.push(&mut input), Ok(Some(Event::Message(_)))));
         let mut input = [frame(0x02, &[0; 10]), frame(0x80, &[0; 6])].concat();
         assert_eq!(
-            Decoder::new(10, 15, Vec::new()).push(&mut input),
+            Decoder::new(10, 15).push(&mut input),
             Err(DecodeError::TooLarge)
         );
-    }
-
-    #[test]
-    fn leftover_from_the_handshake_is_decoded_first() {
-        let mut d = Decoder::new(1 << 20, 1 << 20, frame(0x81, b"early"));
-        assert_eq!(
-            d.next_buffered().unwrap(),
-            Some(Event::Message(Message::Text("early".into())))
-        );
-        assert!(d.carry.is_empty());
     }
 
     #[test]

@@ -104,6 +104,15 @@ impl From<&Message> for Message {
     }
 }
 
+/// True for a close code that may travel in a Close frame, either way
+/// (RFC 6455 section 7.4 and the IANA registry): 1000-1003, 1007-1014,
+/// and 3000-4999 for libraries and applications. 1004-1006 and 1015 are
+/// reserved or never sent, 1016-2999 are not assigned, and anything
+/// below 1000 or above 4999 is not a close code.
+pub(crate) fn is_valid_close_code(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1014 | 3000..=4999)
+}
+
 /// A close code and reason, as sent in a Close frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CloseReason {

@@ -20,7 +20,7 @@ mod message;
 mod resource;
 mod socket;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 #[allow(unused_imports)] // re-exported with the Hub's broker API
 pub use broker::BrokerStats;
@@ -32,32 +32,51 @@ pub use resource::{Resource, WebSocketApplication};
 pub use socket::{PreparedMessage, WebSocket};
 
 /// Limits, timeouts and heartbeat of the WebSockets a
-/// [`WebSocketHandler`] accepts. Every field has a default:
+/// [`WebSocketHandler`] accepts. Every field has a default, chosen so that
+/// a public server can run with it:
+///
+/// - a peer can make a connection hold at most `max_message_size` + 65 KiB
+///   for input its app has not received (see
+///   [`WebSocket::buffered_input`]); the rest waits in the kernel;
+/// - a greenlet waiting in `receive` pings every 20 s, and a peer that
+///   sends nothing at all (not even a Pong) for 60 s is closed, so a
+///   half-open connection (a peer that vanished) is not held forever (the
+///   defaults of Python's `websockets`, which pings every 20 s and gives up
+///   20 s after an unanswered ping, are in the same range);
+/// - a close waits 5 s for the peer's Close, a send 30 s for a peer that
+///   does not read.
+///
+/// A timeout too large to represent (`Duration::MAX`) means no limit.
 ///
 /// ```
 /// use std::time::Duration;
 /// let config = greenws::WebSocketConfig {
-///     ping_interval: Some(Duration::from_secs(20)),
-///     dead_peer_timeout: Some(Duration::from_secs(60)),
+///     max_message_size: 1 << 20,
+///     ping_interval: Some(Duration::from_secs(30)),
 ///     ..greenws::WebSocketConfig::default()
 /// };
+/// assert_eq!(config.dead_peer_timeout, Some(Duration::from_secs(60)));
 /// let handler = greenws::WebSocketHandler::new().config(config);
 /// # let _ = handler;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WebSocketConfig {
-    /// Largest message, all fragments together (else close 1009).
-    /// Default 16 MiB.
+    /// Largest message, all fragments together (else close 1009). Also the
+    /// most a connection holds of messages taken in while its app only
+    /// sends. Default 16 MiB.
     pub max_message_size: usize,
     /// Largest single frame (else close 1009). Default 16 MiB.
     pub max_frame_size: usize,
-    /// While a greenlet waits in `receive`, send a Ping this often. Default
-    /// none.
+    /// While a greenlet waits in `receive`, send a Ping this often.
+    /// Default 20 s; `None` (or zero) for no pings.
     pub ping_interval: Option<Duration>,
     /// Close a peer that sent nothing at all (not even a Pong) for this
-    /// long; its `receive` returns `Err(Error::Timeout)`. Default none.
+    /// long, with 1001; its `receive` returns `Err(Error::Timeout)`.
+    /// Checked while a greenlet waits in `receive`. Default 60 s; `None`
+    /// to wait for a peer forever.
     pub dead_peer_timeout: Option<Duration>,
-    /// How long `close` waits for the peer's Close. Default 5 s.
+    /// How long `close` waits for the peer's Close (data that arrives
+    /// meanwhile is discarded). Default 5 s.
     pub close_timeout: Duration,
     /// How long a `send` may wait for a peer that does not read before the
     /// connection is dropped. Default 30 s.
@@ -73,11 +92,17 @@ impl Default for WebSocketConfig {
         WebSocketConfig {
             max_message_size: 16 << 20,
             max_frame_size: 16 << 20,
-            ping_interval: None,
-            dead_peer_timeout: None,
+            ping_interval: Some(Duration::from_secs(20)),
+            dead_peer_timeout: Some(Duration::from_secs(60)),
             close_timeout: Duration::from_secs(5),
             send_timeout: Duration::from_secs(30),
             send_buffer: None,
         }
     }
+}
+
+/// `timeout` from now, or `None` (no limit) when that is too far to
+/// represent: a huge timeout (`Duration::MAX`) means none.
+pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
 }

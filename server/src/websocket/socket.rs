@@ -5,30 +5,33 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Cursor, ErrorKind};
 use std::net::{Shutdown, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use tungstenite::protocol::frame::coding::{CloseCode, Control, Data, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
 use super::decoder::{DecodeError, Decoder, Event};
-use super::message::{CloseReason, Message};
-use super::WebSocketConfig;
+use super::message::{is_valid_close_code, CloseReason, Message};
+use super::{deadline_after, WebSocketConfig};
 use crate::transport::Transport;
 use crate::Error;
 
 /// A wait that lasted this long marks the connection as idle-prone: its
 /// next wait releases unused stack first.
-const IDLE_TRIM_AFTER: std::time::Duration = std::time::Duration::from_secs(1);
-/// Messages that reads done on the way out of `send` may hold for a later
-/// `receive`; beyond that the peer's input is left in the socket.
-const MAX_PENDING: usize = 16;
+const IDLE_TRIM_AFTER: Duration = Duration::from_secs(1);
+/// The most one read takes from the socket: the size of each worker
+/// thread's read buffer.
+pub(crate) const READ_SIZE: usize = 64 * 1024;
+/// What a message waiting for `receive` costs beyond its payload.
+const PENDING_OVERHEAD: usize = std::mem::size_of::<Message>();
 
 thread_local! {
     /// Where reads land: a worker thread's buffer, borrowed only between
-    /// blocking points, so an idle connection holds no read buffer at all.
-    static READ_SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; 64 * 1024].into_boxed_slice());
+    /// blocking points, so an idle connection holds no read buffer at all
+    /// (the memory is per worker thread, not per connection).
+    static READ_SCRATCH: RefCell<Box<[u8]>> = RefCell::new(vec![0; READ_SIZE].into_boxed_slice());
 }
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
@@ -44,6 +47,11 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 /// A `send` blocks only its own greenlet while the peer is slow to read; the
 /// socket's outgoing data is bounded by the kernel's send buffer plus the
 /// frame being written.
+///
+/// Memory for input is bounded whatever the peer sends: a connection holds
+/// at most `max_message_size` + 65 KiB for messages its app has not
+/// received yet (see [`buffered_input`](Self::buffered_input)); beyond
+/// that, the peer's data waits in the kernel and TCP flow control stops it.
 #[derive(Clone)]
 pub struct WebSocket {
     pub(crate) inner: Arc<Inner>,
@@ -54,8 +62,18 @@ pub(crate) struct Inner {
     io: Arc<Transport>,
     reader: green::sync::Mutex<Reader>,
     writer: green::sync::Mutex<()>,
+    /// Our Close went out (or nothing more can be written): no more sends,
+    /// and data from the peer is discarded.
+    close_sent: AtomicBool,
+    /// Greenlets in `receive`. While there is one, it does the reading for
+    /// a `close` called elsewhere.
+    receivers: AtomicUsize,
+    /// What [`WebSocket::buffered_input`] reports, published by the reader.
+    input_held: AtomicUsize,
     status: parking_lot::Mutex<Status>,
     closed: green::Event,
+    /// Run once when the connection closes, by key (see `on_close`).
+    close_hooks: parking_lot::Mutex<Vec<(u64, CloseHook)>>,
     config: Arc<WebSocketConfig>,
     path: String,
     origin: Option<String>,
@@ -70,13 +88,35 @@ struct Reader {
     idle_since: Option<Instant>,
     /// Messages taken in while sending, for the next `receive`.
     pending: VecDeque<Message>,
+    /// Their payload, plus `PENDING_OVERHEAD` for each.
+    pending_bytes: usize,
     last_seen: Instant,
     next_ping: Option<Instant>,
 }
 
+impl Reader {
+    /// Bytes held for input the app has not received.
+    fn held(&self) -> usize {
+        self.pending_bytes + self.decoder.held()
+    }
+
+    fn push_pending(&mut self, message: Message) {
+        self.pending_bytes += message.len() + PENDING_OVERHEAD;
+        self.pending.push_back(message);
+    }
+
+    fn pop_pending(&mut self) -> Option<Message> {
+        let message = self.pending.pop_front()?;
+        self.pending_bytes -= message.len() + PENDING_OVERHEAD;
+        Some(message)
+    }
+}
+
 #[derive(Default)]
 struct Status {
-    close_sent: bool,
+    /// When a `close` stops waiting for the peer's Close (`None` when no
+    /// close waits, or one waits without a limit).
+    close_deadline: Option<Instant>,
     /// The peer's Close frame (inner `None`: a Close without a code).
     peer_close: Option<Option<CloseReason>>,
     failure: Option<Failure>,
@@ -90,6 +130,7 @@ enum Failure {
     TooLarge(usize),
     Lost,
     Timeout,
+    CloseTimeout(Duration),
 }
 
 impl Failure {
@@ -100,19 +141,50 @@ impl Failure {
             Failure::TooLarge(limit) => Error::MessageTooLarge { limit: *limit },
             Failure::Lost => Error::ConnectionLost,
             Failure::Timeout => Error::Timeout,
+            Failure::CloseTimeout(timeout) => Error::CloseTimeout { timeout: *timeout },
         }
     }
 }
 
+/// How a read step may wait for the peer.
+#[derive(Clone, Copy)]
+enum Wait {
+    /// Until data arrives or the deadline passes (`None`: no limit).
+    Until(Option<Instant>),
+    /// Not at all: only what is there now, and only while the bytes held
+    /// for input stay under `budget`.
+    No { budget: usize },
+}
+
+/// Something to do once the connection closes.
+type CloseHook = Box<dyn FnOnce() + Send>;
+
 /// One step of reading.
 enum Step {
     Event(Event),
-    /// Nothing available without waiting (non-waiting reads only).
+    /// Nothing more without waiting, or the budget is spent (`Wait::No`).
     Nothing,
     TimedOut,
     Eof,
     Decode(DecodeError),
     Io(io::Error),
+}
+
+/// Counts a greenlet in `receive` for as long as it is there (unwinding
+/// included).
+struct Receiving<'a>(&'a AtomicUsize);
+
+impl<'a> Receiving<'a> {
+    fn enter(receivers: &'a AtomicUsize) -> Self {
+        receivers.fetch_add(1, Ordering::SeqCst);
+        Receiving(receivers)
+    }
+}
+
+impl Drop for Receiving<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl fmt::Debug for WebSocket {
@@ -135,12 +207,9 @@ pub(crate) struct Info {
 }
 
 impl WebSocket {
-    pub(crate) fn new(
-        io: Arc<Transport>,
-        leftover: Vec<u8>,
-        config: Arc<WebSocketConfig>,
-        info: Info,
-    ) -> Self {
+    /// A WebSocket over `io`, which the 101 just switched: nothing was read
+    /// from it beyond the request.
+    pub(crate) fn new(io: Arc<Transport>, config: Arc<WebSocketConfig>, info: Info) -> Self {
         let now = Instant::now();
         WebSocket {
             inner: Arc::new(Inner {
@@ -148,14 +217,19 @@ impl WebSocket {
                 io,
                 reader: green::sync::Mutex::new(Reader {
                     idle_since: None,
-                    decoder: Decoder::new(config.max_frame_size, config.max_message_size, leftover),
+                    decoder: Decoder::new(config.max_frame_size, config.max_message_size),
                     pending: VecDeque::new(),
+                    pending_bytes: 0,
                     last_seen: now,
-                    next_ping: config.ping_interval.map(|every| now + every),
+                    next_ping: next_ping_after(&config, now),
                 }),
                 writer: green::sync::Mutex::new(()),
+                close_sent: AtomicBool::new(false),
+                receivers: AtomicUsize::new(0),
+                input_held: AtomicUsize::new(0),
                 status: parking_lot::Mutex::new(Status::default()),
                 closed: green::Event::new(),
+                close_hooks: parking_lot::Mutex::new(Vec::new()),
                 config,
                 path: info.path,
                 origin: info.origin,
@@ -200,35 +274,39 @@ impl WebSocket {
         self.inner.status.lock().peer_close.clone().flatten()
     }
 
+    /// Bytes this connection holds for input its app has not received:
+    /// messages taken in while it sent, a message whose frames are still
+    /// arriving, and bytes read but not decoded yet. Whatever the peer
+    /// sends, this stays under `max_message_size` + 65 KiB (one message,
+    /// one read of 64 KiB, and an incomplete control frame); the peer's
+    /// further data waits in the kernel.
+    ///
+    /// ```
+    /// # fn show(ws: &greenws::WebSocket) {
+    /// log::debug!("{} bytes of input waiting", ws.buffered_input());
+    /// # }
+    /// ```
+    pub fn buffered_input(&self) -> usize {
+        self.inner.input_held.load(Ordering::Relaxed)
+    }
+
     /// Blocks the calling greenlet until a whole message arrives.
     ///
     /// `Ok(Some(message))` for a text or binary message (empty ones
     /// included); `Ok(None)` once the connection closed cleanly (the peer's
-    /// Close was answered, or our close completed); `Err` when the peer
-    /// broke the protocol (after the matching close code was sent: 1002,
-    /// 1007 for bad UTF-8, 1009 for too large), when the connection was lost
-    /// without a Close, or (with a heartbeat configured) when the peer went
-    /// silent. Pings are answered on the way.
+    /// Close arrived: it was answered, or it answered ours); `Err` when the
+    /// peer broke the protocol (after the matching close code was sent:
+    /// 1002, 1007 for bad UTF-8, 1009 for too large), when the connection
+    /// was lost without a Close, when the peer went silent past the
+    /// dead-peer timeout, or when it did not answer our Close in time.
+    /// Pings are answered on the way, and sent while the wait lasts (see
+    /// [`WebSocketConfig::ping_interval`]).
     pub fn receive(&self) -> Result<Option<Message>, Error> {
+        let _receiving = Receiving::enter(&self.inner.receivers);
         let mut reader = self.inner.reader.lock();
-        loop {
-            if let Some(message) = reader.pending.pop_front() {
-                return Ok(Some(message));
-            }
-            if let Some(end) = self.ended() {
-                return end;
-            }
-            let deadline = self.heartbeat_deadline(&reader);
-            match self.read_step(&mut reader, true, deadline) {
-                Step::Event(Event::Message(message)) => return Ok(Some(message)),
-                Step::Event(event) => self.on_control(event),
-                Step::Nothing => {}
-                Step::TimedOut => self.heartbeat(&mut reader),
-                Step::Eof => self.on_eof(),
-                Step::Decode(e) => self.fail_protocol(e),
-                Step::Io(e) => self.on_io_error(e),
-            }
-        }
+        let result = self.receive_from(&mut reader);
+        self.publish_held(&reader);
+        result
     }
 
     /// The seed's name for [`receive`](Self::receive).
@@ -253,7 +331,7 @@ impl WebSocket {
     pub fn send_prepared(&self, message: &PreparedMessage) -> Result<(), Error> {
         {
             let _writing = self.inner.writer.lock();
-            if self.inner.status.lock().close_sent || self.closed() {
+            if self.closing() {
                 return Err(Error::Closed);
             }
             self.write_encoded(&message.frame, &[])?;
@@ -275,13 +353,19 @@ impl WebSocket {
 
     /// Closes the connection with the full closing handshake: sends a Close
     /// frame with `code` and `reason`, waits (up to the close timeout) for
-    /// the peer's Close, then closes the socket. A greenlet blocked in
-    /// `receive` gets `Ok(None)`. Closing a closed socket does nothing.
+    /// the peer's Close, discarding the messages that still arrive, then
+    /// closes the socket. A greenlet blocked in `receive` gets `Ok(None)`.
     ///
-    /// Codes 1000-1003, 1007-1014 and 3000-4999 may be sent; the reason is
-    /// cut to the 123 bytes a Close frame can carry.
+    /// `Ok(())` once the peer answered; `Err(Error::CloseTimeout)` when it
+    /// did not within the close timeout, `Err(Error::ConnectionLost)` when
+    /// it went away without answering (the socket is closed either way).
+    /// Closing a closed socket does nothing and is `Ok`.
+    ///
+    /// Codes 1000-1003, 1007-1014 and 3000-4999 may be sent (others are
+    /// `Err(Error::Protocol)`); the reason is cut to the 123 bytes a Close
+    /// frame can carry.
     pub fn close(&self, code: u16, reason: &str) -> Result<(), Error> {
-        if !CloseCode::from(code).is_allowed() {
+        if !is_valid_close_code(code) {
             return Err(Error::Protocol(format!(
                 "close code {code} may not be sent"
             )));
@@ -289,30 +373,46 @@ impl WebSocket {
         if self.closed() {
             return Ok(());
         }
-        self.send_close(code, reason);
-        let deadline = Instant::now() + self.inner.config.close_timeout;
-        match self.inner.reader.try_lock() {
-            Some(mut reader) => {
-                // We are the reader: read until the peer's Close.
-                while !self.closed() {
-                    match self.read_step(&mut reader, true, Some(deadline)) {
-                        Step::Event(Event::Message(message)) => reader.pending.push_back(message),
-                        Step::Event(event) => self.on_control(event),
-                        Step::Nothing => {}
-                        Step::TimedOut | Step::Eof | Step::Io(_) => break,
-                        Step::Decode(e) => self.fail_protocol(e),
-                    }
-                }
-            }
-            None => {
-                // A greenlet in `receive` will meet the peer's Close.
-                self.inner
-                    .closed
-                    .wait_timeout(deadline.saturating_duration_since(Instant::now()));
+        let deadline = deadline_after(self.inner.config.close_timeout);
+        {
+            let mut status = self.inner.status.lock();
+            if status.close_deadline.is_none() {
+                status.close_deadline = deadline;
             }
         }
-        self.finish();
-        Ok(())
+        // Written before `receivers` is read: a greenlet that enters
+        // `receive` after this sees the close and its deadline.
+        self.send_close(code, reason);
+        if self.inner.receivers.load(Ordering::SeqCst) > 0 {
+            // A greenlet in `receive` reads on and meets the peer's Close.
+            match deadline {
+                Some(at) => {
+                    self.inner
+                        .closed
+                        .wait_timeout(at.saturating_duration_since(Instant::now()));
+                }
+                None => self.inner.closed.wait(),
+            }
+        } else {
+            let mut reader = self.inner.reader.lock();
+            self.read_until_closed(&mut reader, deadline);
+            self.publish_held(&reader);
+        }
+        if !self.closed() {
+            self.close_timed_out();
+        }
+        let status = self.inner.status.lock();
+        match (&status.peer_close, &status.failure) {
+            (Some(_), _) => Ok(()),
+            (None, Some(failure)) => Err(failure.to_error()),
+            (None, None) => Err(Error::ConnectionLost),
+        }
+    }
+
+    /// True once our Close went out or the connection closed: nothing
+    /// more may be sent.
+    pub(crate) fn closing(&self) -> bool {
+        self.inner.close_sent.load(Ordering::SeqCst) || self.closed()
     }
 
     /// The outcome for a connection that ended, if it did.
@@ -327,32 +427,88 @@ impl WebSocket {
         })
     }
 
-    /// Reads until the decoder has an event. With `wait` false, only what
-    /// is there now.
-    fn read_step(&self, reader: &mut Reader, wait: bool, deadline: Option<Instant>) -> Step {
+    fn receive_from(&self, reader: &mut Reader) -> Result<Option<Message>, Error> {
         loop {
+            if let Some(message) = reader.pop_pending() {
+                return Ok(Some(message));
+            }
+            if let Some(end) = self.ended() {
+                return end;
+            }
+            let deadline = self.receive_deadline(reader);
+            match self.read_step(reader, Wait::Until(deadline)) {
+                Step::Event(Event::Message(message)) => return Ok(Some(message)),
+                Step::Event(event) => self.on_control(event),
+                Step::Nothing => {}
+                Step::TimedOut => self.on_deadline(reader),
+                Step::Eof => self.on_eof(),
+                Step::Decode(e) => self.fail_protocol(e),
+                Step::Io(e) => self.on_io_error(e),
+            }
+        }
+    }
+
+    /// Reads for a `close` until the peer's Close, the end of the stream,
+    /// or `deadline`. Data that arrives is discarded.
+    fn read_until_closed(&self, reader: &mut Reader, deadline: Option<Instant>) {
+        while !self.closed() {
+            match self.read_step(reader, Wait::Until(deadline)) {
+                // No messages come while discarding.
+                Step::Event(Event::Message(_)) | Step::Nothing => {}
+                Step::Event(event) => self.on_control(event),
+                Step::TimedOut => return,
+                Step::Eof => self.on_eof(),
+                Step::Decode(e) => self.fail_protocol(e),
+                Step::Io(e) => self.on_io_error(e),
+            }
+        }
+    }
+
+    /// Reads until the decoder has an event, the deadline passes, or (not
+    /// waiting) nothing more is there or the budget is spent.
+    fn read_step(&self, reader: &mut Reader, wait: Wait) -> Step {
+        if !reader.decoder.is_discarding() && self.inner.close_sent.load(Ordering::SeqCst) {
+            reader.decoder.discard_data();
+        }
+        loop {
+            if let Wait::No { budget } = wait {
+                if reader.held() >= budget {
+                    return Step::Nothing;
+                }
+            }
             match reader.decoder.next_buffered() {
                 Ok(Some(event)) => return Step::Event(event),
                 Ok(None) => {}
                 Err(e) => return Step::Decode(e),
             }
-            if wait {
-                reader.decoder.release_memory();
-                // An idle WebSocket can wait for hours: let it hold as
-                // little memory as possible meanwhile (the first wait comes
-                // right after the handshake, the deepest the stack went).
-                let now = Instant::now();
-                if reader.idle_since.is_none_or(|t| now - t > IDLE_TRIM_AFTER) {
-                    green::trim_stack();
+            match wait {
+                Wait::Until(deadline) => {
+                    // Checked here too: a peer that never stops sending
+                    // would otherwise keep the wait from ever timing out.
+                    if deadline.is_some_and(|at| Instant::now() >= at) {
+                        return Step::TimedOut;
+                    }
+                    reader.decoder.release_memory();
+                    // An idle WebSocket can wait for hours: let it hold as
+                    // little memory as possible meanwhile (the first wait
+                    // comes right after the handshake, the deepest the
+                    // stack went).
+                    let now = Instant::now();
+                    if reader.idle_since.is_none_or(|t| now - t > IDLE_TRIM_AFTER) {
+                        green::trim_stack();
+                    }
+                    reader.idle_since = Some(now);
+                    match self.inner.io.wait_readable(deadline) {
+                        Ok(()) => {}
+                        Err(e) if e.kind() == ErrorKind::TimedOut => return Step::TimedOut,
+                        Err(e) => return Step::Io(e),
+                    }
                 }
-                reader.idle_since = Some(now);
-                match self.inner.io.wait_readable(deadline) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == ErrorKind::TimedOut => return Step::TimedOut,
-                    Err(e) => return Step::Io(e),
+                Wait::No { .. } => {
+                    if !self.inner.io.readable_hint() {
+                        return Step::Nothing;
+                    }
                 }
-            } else if !self.inner.io.readable_hint() {
-                return Step::Nothing;
             }
             let io = &self.inner.io;
             let step = READ_SCRATCH.with(|scratch| {
@@ -367,7 +523,9 @@ impl WebSocket {
                             Err(e) => Some(Step::Decode(e)),
                         }
                     }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => (!wait).then_some(Step::Nothing),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        matches!(wait, Wait::No { .. }).then_some(Step::Nothing)
+                    }
                     Err(e) => Some(Step::Io(e)),
                 }
             });
@@ -375,6 +533,13 @@ impl WebSocket {
                 return step;
             }
         }
+    }
+
+    /// Makes the reader's holdings visible to [`buffered_input`](Self::buffered_input).
+    fn publish_held(&self, reader: &Reader) {
+        self.inner
+            .input_held
+            .store(reader.held(), Ordering::Relaxed);
     }
 
     /// Handles a control frame from the peer.
@@ -393,17 +558,9 @@ impl WebSocket {
     /// The peer's Close: answer it (echoing its code) unless we already
     /// sent ours, then close the socket (the server closes TCP first).
     fn on_peer_close(&self, reason: Option<CloseReason>) {
-        self.inner.status.lock().peer_close = Some(reason.clone());
-        match reason {
-            Some(reason) => self.send_close(reason.code, ""),
-            None => {
-                let _writing = self.inner.writer.lock();
-                let first = !std::mem::replace(&mut self.inner.status.lock().close_sent, true);
-                if first {
-                    let _ = self.write_frame(OpCode::Control(Control::Close), &[]);
-                }
-            }
-        }
+        let echo = reason.as_ref().map(|r| r.code.to_be_bytes());
+        self.inner.status.lock().peer_close = Some(reason);
+        self.send_close_payload(echo.as_ref().map_or(&[][..], |code| &code[..]));
         self.finish();
     }
 
@@ -425,13 +582,9 @@ impl WebSocket {
         self.finish();
     }
 
-    /// The stream ended without a Close frame.
+    /// The stream ended: without the peer's Close, the connection was lost.
     fn on_eof(&self) {
-        let clean = {
-            let status = self.inner.status.lock();
-            status.close_sent || status.peer_close.is_some()
-        };
-        if !clean {
+        if self.inner.status.lock().peer_close.is_none() {
             self.record_failure(Failure::Lost);
         }
         self.finish();
@@ -447,6 +600,12 @@ impl WebSocket {
         self.finish();
     }
 
+    /// The peer did not answer our Close in time.
+    fn close_timed_out(&self) {
+        self.record_failure(Failure::CloseTimeout(self.inner.config.close_timeout));
+        self.finish();
+    }
+
     fn record_failure(&self, failure: Failure) {
         let mut status = self.inner.status.lock();
         if status.failure.is_none() && !self.inner.closed.is_set() {
@@ -458,40 +617,93 @@ impl WebSocket {
     fn send_close(&self, code: u16, reason: &str) {
         let mut payload = code.to_be_bytes().to_vec();
         payload.extend_from_slice(truncate_utf8(reason, 123).as_bytes());
+        self.send_close_payload(&payload);
+    }
+
+    /// Sends a Close frame with this payload, unless one went out already.
+    fn send_close_payload(&self, payload: &[u8]) {
         let _writing = self.inner.writer.lock();
-        let first = !std::mem::replace(&mut self.inner.status.lock().close_sent, true);
-        if first {
-            let _ = self.write_frame(OpCode::Control(Control::Close), &payload);
+        if !self.inner.close_sent.swap(true, Ordering::SeqCst) {
+            let _ = self.write_frame(OpCode::Control(Control::Close), payload);
         }
     }
 
-    /// Closes the socket for good; wakes every greenlet waiting on it.
+    /// Closes the socket for good; wakes every greenlet waiting on it and
+    /// runs the close hooks.
     fn finish(&self) {
         if !self.inner.closed.is_set() {
             let _ = self.inner.io.shutdown(Shutdown::Both);
             self.inner.closed.set();
         }
+        let hooks = std::mem::take(&mut *self.inner.close_hooks.lock());
+        for (_, hook) in hooks {
+            hook();
+        }
     }
 
-    /// When a heartbeat is configured, the time `receive` may wait before
-    /// it must ping or give up on the peer.
-    fn heartbeat_deadline(&self, reader: &Reader) -> Option<Instant> {
+    /// Runs `hook` once the connection closes, in the greenlet that closes
+    /// it (so it must be short and must not block). `key` names it for
+    /// [`forget_close_hook`](Self::forget_close_hook); keys are the
+    /// caller's to keep unique. False, and the hook is dropped unrun, when
+    /// the connection is closed already.
+    pub(crate) fn on_close(&self, key: u64, hook: impl FnOnce() + Send + 'static) -> bool {
+        let mut hooks = self.inner.close_hooks.lock();
+        // `finish` marks the socket closed before it takes the hooks: a
+        // hook added after that check would never run.
+        if self.closed() {
+            return false;
+        }
+        hooks.push((key, Box::new(hook)));
+        true
+    }
+
+    /// Drops the close hook added under `key`, if it has not run.
+    pub(crate) fn forget_close_hook(&self, key: u64) {
+        self.inner.close_hooks.lock().retain(|(k, _)| *k != key);
+    }
+
+    /// The earliest of what `receive` must wake for: the next ping, the
+    /// dead-peer limit, and the deadline of a `close` waiting for the
+    /// peer's Close.
+    fn receive_deadline(&self, reader: &Reader) -> Option<Instant> {
         let dead = self
             .inner
             .config
             .dead_peer_timeout
-            .map(|limit| reader.last_seen + limit);
-        match (reader.next_ping, dead) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+            .and_then(|limit| reader.last_seen.checked_add(limit));
+        let closing = if self.inner.close_sent.load(Ordering::SeqCst) {
+            self.inner.status.lock().close_deadline
+        } else {
+            None
+        };
+        [reader.next_ping, dead, closing]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
-    /// A heartbeat deadline passed: ping, or give up on a silent peer.
-    fn heartbeat(&self, reader: &mut Reader) {
+    /// A deadline of `receive` passed: give up on a close, or on a silent
+    /// peer, or ping.
+    fn on_deadline(&self, reader: &mut Reader) {
         let now = Instant::now();
+        let closing = self.inner.close_sent.load(Ordering::SeqCst);
+        if closing
+            && self
+                .inner
+                .status
+                .lock()
+                .close_deadline
+                .is_some_and(|at| now >= at)
+        {
+            self.close_timed_out();
+            return;
+        }
         if let Some(limit) = self.inner.config.dead_peer_timeout {
-            if now >= reader.last_seen + limit {
+            if reader
+                .last_seen
+                .checked_add(limit)
+                .is_some_and(|at| now >= at)
+            {
                 log::info!(
                     "websocket {} from {}: no data for {limit:?}, closing",
                     self.inner.id,
@@ -503,18 +715,20 @@ impl WebSocket {
                 return;
             }
         }
-        if let (Some(at), Some(every)) = (reader.next_ping, self.inner.config.ping_interval) {
-            if now >= at {
+        if reader.next_ping.is_some_and(|at| now >= at) {
+            if !closing {
                 let _ = self.send_frame(OpCode::Control(Control::Ping), b"");
-                reader.next_ping = Some(now + every);
             }
+            reader.next_ping = next_ping_after(&self.inner.config, now);
         }
     }
 
     /// After a send, takes in what the peer sent meanwhile if no greenlet
     /// is receiving: pings get answered and a Close gets noticed even by an
-    /// app that only sends. Messages wait for the next `receive` (a few at
-    /// most; beyond that the peer waits on TCP flow control).
+    /// app that only sends. Messages wait for the next `receive`, up to
+    /// `max_message_size` bytes held in all (one step more at most, see
+    /// [`buffered_input`](Self::buffered_input)); beyond that the peer's
+    /// data stays in the socket, and TCP flow control holds the peer back.
     fn take_in_input(&self) {
         if !self.inner.io.readable_hint() {
             return;
@@ -522,12 +736,10 @@ impl WebSocket {
         let Some(mut reader) = self.inner.reader.try_lock() else {
             return;
         };
-        while reader.pending.len() < MAX_PENDING
-            && reader.decoder.partial_len() <= self.inner.config.max_message_size
-            && !self.closed()
-        {
-            match self.read_step(&mut reader, false, None) {
-                Step::Event(Event::Message(message)) => reader.pending.push_back(message),
+        let budget = self.inner.config.max_message_size;
+        while !self.closed() {
+            match self.read_step(&mut reader, Wait::No { budget }) {
+                Step::Event(Event::Message(message)) => reader.push_pending(message),
                 Step::Event(event) => self.on_control(event),
                 Step::Nothing | Step::TimedOut => break,
                 Step::Eof => self.on_eof(),
@@ -535,11 +747,12 @@ impl WebSocket {
                 Step::Io(e) => self.on_io_error(e),
             }
         }
+        self.publish_held(&reader);
     }
 
     fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
         let _writing = self.inner.writer.lock();
-        if self.inner.status.lock().close_sent || self.closed() {
+        if self.closing() {
             return Err(Error::Closed);
         }
         self.write_frame(opcode, payload)
@@ -554,7 +767,7 @@ impl WebSocket {
     /// Writes `head` then `payload`. A write that fails or times out loses
     /// the connection (a frame cannot be taken back halfway).
     fn write_encoded(&self, head: &[u8], payload: &[u8]) -> Result<(), Error> {
-        let deadline = Some(Instant::now() + self.inner.config.send_timeout);
+        let deadline = deadline_after(self.inner.config.send_timeout);
         let result = self.inner.io.write_parts(head, payload, deadline);
         result.map_err(|e| {
             let timed_out = e.kind() == ErrorKind::TimedOut;
@@ -564,7 +777,7 @@ impl WebSocket {
                 Failure::Lost
             });
             // Mark the close as done: nothing more can be written.
-            self.inner.status.lock().close_sent = true;
+            self.inner.close_sent.store(true, Ordering::SeqCst);
             self.finish();
             if timed_out {
                 Error::Timeout
@@ -585,6 +798,15 @@ impl WebSocket {
             let _ = self.close(code, reason);
         }
     }
+}
+
+/// When to ping next after `now`: never without an interval (or with one
+/// of zero, or one too long to represent).
+fn next_ping_after(config: &WebSocketConfig, now: Instant) -> Option<Instant> {
+    config
+        .ping_interval
+        .filter(|every| !every.is_zero())
+        .and_then(|every| now.checked_add(every))
 }
 
 /// The longest prefix of `text` of at most `max` bytes, cut at a character.

@@ -115,13 +115,25 @@ impl Raw {
         }
     }
 
-    /// True when the server closed the TCP connection.
+    /// True when the server closed the TCP connection (reading what it
+    /// still sends on the way); false when it stays open for the read
+    /// timeout (10 s).
     pub fn is_closed(&mut self) -> bool {
         let mut buf = [0u8; 64];
         loop {
             match self.stream.read(&mut buf) {
-                Ok(0) | Err(_) => return true,
+                Ok(0) => return true,
                 Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false
+                }
+                Err(e) => panic!("reading from the server: {e}"),
             }
         }
     }
