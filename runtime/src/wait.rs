@@ -42,10 +42,21 @@ impl Waiter {
 fn park(timeout: Option<Duration>) {
     match (may::coroutine::is_coroutine(), timeout) {
         (true, None) => may::coroutine::park(),
-        (true, Some(t)) => may::coroutine::park_timeout(t),
+        (true, Some(t)) => park_coroutine_timeout(t),
         (false, None) => std::thread::park(),
         (false, Some(t)) => std::thread::park_timeout(t),
     }
+}
+
+/// Parks the running coroutine for `timeout` at most. may keeps a park
+/// timeout in whole milliseconds, rounded down, and reads 0 as "no
+/// timeout": a wait of less than 1 ms would never end (and a longer one
+/// ends early, leaving less than 1 ms to wait again). Rounds up instead.
+pub(crate) fn park_coroutine_timeout(timeout: Duration) {
+    let millis = timeout.as_nanos().div_ceil(1_000_000).max(1);
+    may::coroutine::park_timeout(Duration::from_millis(
+        u64::try_from(millis).unwrap_or(u64::MAX),
+    ));
 }
 
 /// The parked waiters of one condition, in arrival order.

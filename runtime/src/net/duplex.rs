@@ -331,7 +331,7 @@ impl DuplexStream {
                 drop(state);
                 let waiting = Waiting { duplex: self, id };
                 match left {
-                    Some(left) => may::coroutine::park_timeout(left),
+                    Some(left) => crate::wait::park_coroutine_timeout(left),
                     None => may::coroutine::park(),
                 }
                 drop(waiting);
