@@ -1,9 +1,14 @@
-//! A broadcast chat on `/chat`, built from gevent-websocket's pieces:
-//! `Resource` routes, a `WebSocketApplication`, and a `Hub` so that one
-//! slow reader never holds up the others. `/` serves a page to try it.
+//! A chat with rooms on `/chat/ROOM` (`/chat` is the lobby), built from
+//! gevent-websocket's pieces: `Resource` routes, a `WebSocketApplication`,
+//! and a `Hub` so that one slow reader never holds up the others. `/`
+//! serves a page to try it (`/#ROOM` for another room).
+//!
+//! With `--redis URL`, instances that use the same Redis share their rooms:
 //!
 //! ```text
 //! cargo run --example chat -- --port 8000   # then open http://127.0.0.1:8000/
+//! cargo run --example chat -- --port 8001 --redis redis://127.0.0.1:6379/ &
+//! cargo run --example chat -- --port 8002 --redis redis://127.0.0.1:6379/
 //! ```
 
 mod common;
@@ -14,36 +19,49 @@ use greenws::{
 };
 
 #[derive(Parser)]
-#[command(about = "A broadcast chat over WebSocket")]
+#[command(about = "A chat with rooms over WebSocket")]
 struct Args {
     #[command(flatten)]
     listen: common::Listen,
+    /// Share the rooms with every chat that uses this Redis
+    /// (redis://[:password@]host[:port]/).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
-/// Everyone in one room; each message goes to all. A member leaves the
-/// hub by itself when its connection closes.
+/// Each message goes to the sender's room. A member leaves the hub by
+/// itself when its connection closes.
+#[derive(Clone)]
 struct Chat {
     hub: Hub,
 }
 
+/// `/chat/ROOM` is in ROOM; `/chat` in the lobby.
+fn room(ws: &WebSocket) -> &str {
+    match ws.path().strip_prefix("/chat/") {
+        Some(room) if !room.is_empty() => room,
+        _ => "lobby",
+    }
+}
+
 impl WebSocketApplication for Chat {
     fn on_open(&self, ws: &WebSocket) {
-        self.hub.join(ws);
-        self.hub.broadcast(format!(
-            "* {} joined ({} here)",
-            ws.peer_addr(),
-            self.hub.len()
-        ));
+        let id = self.hub.join(ws);
+        self.hub.join_room(id, room(ws));
+        let joined = format!("* {} joined {}", ws.peer_addr(), room(ws));
+        self.hub.broadcast_to(room(ws), joined);
     }
 
     fn on_message(&self, ws: &WebSocket, message: Message) {
         if let Message::Text(text) = message {
-            self.hub.broadcast(format!("{}: {text}", ws.peer_addr()));
+            let said = format!("{}: {text}", ws.peer_addr());
+            self.hub.broadcast_to(room(ws), said);
         }
     }
 
     fn on_close(&self, ws: &WebSocket, _code: u16, _reason: &str) {
-        self.hub.broadcast(format!("* {} left", ws.peer_addr()));
+        let left = format!("* {} left", ws.peer_addr());
+        self.hub.broadcast_to(room(ws), left);
     }
 }
 
@@ -58,8 +76,9 @@ form{display:flex;gap:.5em;margin-top:.5em}input{flex:1;font:inherit}</style></h
 <script>
 const log = document.getElementById('log');
 const add = t => { log.textContent += t + '\n'; log.scrollTop = log.scrollHeight; };
-const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat');
-ws.onopen = () => add('* connected');
+const room = location.hash.slice(1) || 'lobby';
+const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat/' + room);
+ws.onopen = () => add('* connected to ' + room);
 ws.onmessage = e => add(e.data);
 ws.onclose = e => add('* disconnected (' + e.code + ')');
 document.getElementById('f').onsubmit = e => {
@@ -72,9 +91,14 @@ document.getElementById('f').onsubmit = e => {
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let chat = Chat { hub: Hub::new(256) };
+    let mut hub = Hub::builder().capacity(256).prefix("chat:");
+    if let Some(url) = &args.redis {
+        hub = hub.redis(url);
+    }
+    let chat = Chat { hub: hub.build()? };
     let resource = Resource::new()
-        .websocket("/chat", chat)
+        .websocket("/chat", chat.clone())
+        .websocket("/chat/*", chat)
         .app("/", |_req: &mut Request| Response::html(PAGE));
     let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
     common::announce(args.listen.scheme(), server.local_addr());

@@ -51,6 +51,9 @@ pub enum Error {
     },
     /// The TLS certificate or key could not be used; the message says why.
     Tls(String),
+    /// A setting cannot be used (a Redis URL that does not parse...); the
+    /// message says which and why.
+    Config(String),
 }
 
 /// `Result` with this crate's [`Error`].
@@ -82,6 +85,7 @@ impl fmt::Display for Error {
                 "the WebSocket peer did not answer the Close within {timeout:?}"
             ),
             Error::Tls(why) => write!(f, "TLS setup failed: {why}"),
+            Error::Config(why) => write!(f, "invalid configuration: {why}"),
         }
     }
 }

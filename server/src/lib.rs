@@ -112,6 +112,6 @@ pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};
 pub use websocket::{
-    CloseReason, Hub, MemberId, Message, PreparedMessage, Resource, WebSocket,
-    WebSocketApplication, WebSocketConfig, WebSocketHandler,
+    BrokerStats, CloseReason, Hub, HubBuilder, MemberId, Message, PreparedMessage, Resource,
+    WebSocket, WebSocketApplication, WebSocketConfig, WebSocketHandler,
 };

@@ -5,9 +5,6 @@
 //! codes, the accept key); this module owns the hand-off from HTTP, the
 //! duplex I/O, limits, the heartbeat and the closing handshake.
 
-// The Hub's brokers (in-process, Redis pub/sub); the Hub uses them once
-// its own fixes (issue 10) have landed.
-#[allow(dead_code, unused_imports)]
 mod broker;
 mod decoder;
 // permessage-deflate (RFC 7692), sans-IO. Nothing calls it yet: issue 14's
@@ -22,11 +19,10 @@ mod socket;
 
 use std::time::{Duration, Instant};
 
-#[allow(unused_imports)] // re-exported with the Hub's broker API
 pub use broker::BrokerStats;
 pub(crate) use handshake::Offer;
 pub use handshake::WebSocketHandler;
-pub use hub::{Hub, MemberId};
+pub use hub::{Hub, HubBuilder, MemberId};
 pub use message::{CloseReason, Message};
 pub use resource::{Resource, WebSocketApplication};
 pub use socket::{PreparedMessage, WebSocket};

@@ -131,11 +131,6 @@ impl Health {
         );
     }
 
-    /// Both connections are up.
-    pub(crate) fn connected(&self) -> bool {
-        self.state.lock().up.iter().all(|up| *up)
-    }
-
     /// Counters and state now.
     pub(crate) fn stats(&self) -> BrokerStats {
         let state = self.state.lock();
@@ -167,18 +162,17 @@ mod tests {
     #[test]
     fn an_outage_begins_at_the_first_failure_and_ends_when_both_links_are_up() {
         let health = Health::new("127.0.0.1:1".into());
-        assert!(!health.connected());
+        assert!(!health.stats().connected);
         health.link_down(Link::Publisher, &"refused");
         health.link_down(Link::Subscriber, &"refused");
         health.link_down(Link::Publisher, &"refused again");
         assert_eq!(health.stats().outages, 1);
         health.link_up(Link::Publisher);
-        assert!(!health.connected());
+        assert!(!health.stats().connected);
         health.link_up(Link::Subscriber);
-        assert!(health.connected());
         assert!(health.stats().connected);
         health.link_down(Link::Subscriber, &"closed");
-        assert!(!health.connected());
+        assert!(!health.stats().connected);
         assert_eq!(health.stats().outages, 2);
     }
 

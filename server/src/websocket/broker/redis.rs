@@ -253,13 +253,12 @@ impl RedisBroker {
         let broker = RedisBroker {
             shared: shared.clone(),
         };
+        // Unnamed: a named greenlet gets a coroutine of its own, and one
+        // whose handle is dropped can spin its worker thread forever when
+        // it ends right after a wait (a race in may's park, reported).
         let publishing = shared.clone();
-        green::Builder::new()
-            .name("greenws-redis-publisher")
-            .spawn(move || publisher::run(&publishing))?;
-        green::Builder::new()
-            .name("greenws-redis-subscriber")
-            .spawn(move || subscriber::run(&shared))?;
+        green::Builder::new().spawn(move || publisher::run(&publishing))?;
+        green::Builder::new().spawn(move || subscriber::run(&shared))?;
         Ok(broker)
     }
 }

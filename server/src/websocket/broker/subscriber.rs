@@ -121,13 +121,11 @@ fn stay_subscribed(shared: &Arc<Shared>, link: Link) -> Option<io::Error> {
     let Link { stream, replies } = link;
     let reader = {
         let (shared, stream) = (shared.clone(), stream.clone());
-        green::Builder::new()
-            .name("greenws-redis-reader")
-            .spawn(move || {
-                let failure = read_until_failure(&shared, &stream, replies);
-                shared.subscriptions.wake.set();
-                failure
-            })
+        green::Builder::new().spawn(move || {
+            let failure = read_until_failure(&shared, &stream, replies);
+            shared.subscriptions.wake.set();
+            failure
+        })
     };
     let reader = match reader {
         Ok(reader) => reader,
