@@ -210,9 +210,19 @@ pub(crate) fn run(shared: &Shared) {
             }
             Err(failure) => failure,
         };
+        if shared.stopping() {
+            // The stop shut the connection: no outage.
+            break;
+        }
+        // The outage begins before its losses are counted: the broadcasts
+        // that Redis did not confirm, and those still queued.
         outbox.set_accepting(Accepting::Down);
-        outbox.discard(counters);
         shared.health.link_down(LinkKind::Publisher, &failure);
+        Counters::add(
+            &counters.unpublished,
+            std::mem::take(&mut batch.unconfirmed),
+        );
+        outbox.discard(counters);
         if shared.pause(backoff.next_delay()) {
             break;
         }
@@ -231,6 +241,8 @@ struct Batch {
     ping: bool,
     /// Outbox bytes it took.
     reserved: usize,
+    /// `PUBLISH` commands of a failed send that Redis did not confirm.
+    unconfirmed: u64,
 }
 
 impl Batch {
@@ -296,11 +308,11 @@ fn publish_until_failure(shared: &Shared, link: &mut Link, batch: &mut Batch) ->
     }
 }
 
-/// Writes a batch and reads its answers. What Redis did not confirm when
-/// the connection fails counts as unpublished.
+/// Writes a batch and reads its answers. When the connection fails, what
+/// Redis did not confirm is left in `batch.unconfirmed`.
 fn send(
     link: &mut Link,
-    batch: &Batch,
+    batch: &mut Batch,
     shared: &Shared,
     refusal_logged: &mut bool,
 ) -> io::Result<()> {
@@ -331,7 +343,7 @@ fn send(
         Ok(())
     })();
     if result.is_err() {
-        Counters::add(&counters.unpublished, batch.publishes - answered);
+        batch.unconfirmed = batch.publishes - answered;
     }
     result
 }

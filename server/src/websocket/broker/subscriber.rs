@@ -107,6 +107,10 @@ pub(crate) fn run(shared: &Arc<Shared>) {
             }
             Err(failure) => failure,
         };
+        if shared.stopping() {
+            // The stop shut the connection: no outage.
+            break;
+        }
         shared.health.link_down(LinkKind::Subscriber, &failure);
         if shared.pause(backoff.next_delay()) {
             break;
