@@ -32,7 +32,8 @@ fn hub(redis_url: &str) -> Hub {
 
 /// A server whose WebSockets join the room of their path (`/lobby`) and
 /// say "joined" once in. Then every text message goes to the sender's
-/// room, `all TEXT` goes to every member, and `leave` leaves the room.
+/// room, `all TEXT` goes to every member, and `leave` leaves the room
+/// (answered "left").
 fn serve(hub: Hub) -> ServerHandle {
     let app = move |req: &mut Request| {
         let Some(ws) = req.websocket() else {
@@ -49,6 +50,7 @@ fn serve(hub: Hub) -> ServerHandle {
                 hub.broadcast(rest.to_owned());
             } else if text == "leave" {
                 hub.leave_room(id, &room);
+                let _ = ws.send("left");
             } else {
                 hub.broadcast_to(&room, text);
             }
@@ -195,8 +197,8 @@ fn a_room_is_subscribed_only_while_it_has_members_here() {
         redis.channels("t:*") == ["t:all", "t:room:busy", "t:room:quiet"]
     });
     say(&mut first, "leave");
-    // A message after `leave` is handled after it: the room still has a
-    // member, so it stays subscribed.
+    assert_eq!(next(&mut first), "left");
+    // The room still has a member: it stays subscribed.
     say(&mut second, "still here");
     assert_eq!(next(&mut second), "still here");
     assert_eq!(
@@ -204,6 +206,7 @@ fn a_room_is_subscribed_only_while_it_has_members_here() {
         ["t:all", "t:room:busy", "t:room:quiet"]
     );
     say(&mut second, "leave");
+    assert_eq!(next(&mut second), "left");
     wait_until("the emptied room is unsubscribed", || {
         redis.channels("t:*") == ["t:all", "t:room:busy"]
     });
