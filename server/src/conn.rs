@@ -8,7 +8,7 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Instant, SystemTime};
 
 use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode, Version};
@@ -17,18 +17,21 @@ use green::net::TcpStream;
 
 use crate::codec::encode::{status_has_no_body, write_head, Framing};
 use crate::codec::head::{connection_tokens, parse_head, HeadError, RequestHead};
-use crate::io::{is_timeout, ConnIo};
+use crate::deadline;
+use crate::io::{is_timeout, ConnIo, KEEP_CAPACITY};
 use crate::request::BodyError;
 use crate::response::Body;
 use crate::server::{ConnEntry, Shared};
 use crate::transport::Transport;
 use crate::{Request, Response};
 
-/// The most of an unread request body drained to keep a connection open.
+/// The most of an unread request body drained to keep a connection open
+/// (within `Limits::linger_timeout`).
 const DRAIN_LIMIT: u64 = 1024 * 1024;
-/// How long a closing connection keeps reading (and discarding) what the
-/// client still sends, so that our last response is not lost to a reset.
-const LINGER: Duration = Duration::from_secs(2);
+/// The most a closing connection reads (and discards) of what the client
+/// still sends, within `Limits::linger_timeout`, so that our last response
+/// is not lost to a reset.
+const LINGER_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Serves one accepted connection until it closes.
 #[inline(never)]
@@ -37,7 +40,7 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let transport = match &shared.tls {
         None => Transport::plain(stream),
         Some(config) => {
-            let deadline = Instant::now() + shared.limits.header_timeout;
+            let deadline = deadline::after(shared.limits.header_timeout);
             match Transport::tls(stream, config.clone(), deadline) {
                 Ok(transport) => {
                     // The handshake went deep; the connection may live long.
@@ -51,11 +54,7 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             }
         }
     };
-    let io = ConnIo::new(
-        transport,
-        shared.limits.write_timeout,
-        registration.entry.clone(),
-    );
+    let io = ConnIo::new(transport, &shared.limits, registration.entry.clone());
     let mut conn = Connection {
         io,
         out: Vec::new(),
@@ -104,6 +103,10 @@ impl Connection<'_> {
         loop {
             if self.io.buffered().is_empty() {
                 self.io.shrink_when_empty();
+                if self.out.capacity() > KEEP_CAPACITY {
+                    // A large streamed chunk passed through: let it go.
+                    self.out = Vec::new();
+                }
                 self.entry.set_idle(true);
                 if self.shared.stopping() {
                     return false;
@@ -167,17 +170,20 @@ impl Connection<'_> {
     fn next_request(&mut self) -> Next {
         let limits = &self.shared.limits;
         let head_limits = limits.head();
-        let idle_deadline = Instant::now() + limits.keep_alive_timeout;
+        let idle_deadline = deadline::after(limits.keep_alive_timeout);
+        // From the head's first byte on, its deadline replaces the idle one.
+        let mut head_started = false;
         let mut head_deadline = None;
         let mut scanned = 0;
         let mut seen_line_end = false;
         // Beyond this a head cannot be valid, whatever its shape.
-        let absolute_max = limits.max_request_line + limits.max_header_bytes + 4;
+        let absolute_max = head_limits.max_head_bytes();
         loop {
             let buffered = self.io.buffered();
             if !buffered.is_empty() {
-                if head_deadline.is_none() {
-                    head_deadline = Some(Instant::now() + limits.header_timeout);
+                if !head_started {
+                    head_started = true;
+                    head_deadline = deadline::after(limits.header_timeout);
                     self.entry.set_idle(false);
                 }
                 // A head can only end, or outgrow a limit, where a line ends
@@ -201,11 +207,15 @@ impl Connection<'_> {
             if head_deadline.is_some_and(|d| Instant::now() >= d) {
                 return Next::Timeout;
             }
-            let deadline = head_deadline.unwrap_or(idle_deadline);
+            let deadline = if head_started {
+                head_deadline
+            } else {
+                idle_deadline
+            };
             match self.io.fill(deadline) {
                 Ok(0) => return Next::Close,
                 Ok(_) => {}
-                Err(e) if is_timeout(&e) && head_deadline.is_some() => return Next::Timeout,
+                Err(e) if is_timeout(&e) && head_started => return Next::Timeout,
                 Err(_) => return Next::Close,
             }
         }
@@ -220,6 +230,7 @@ impl Connection<'_> {
         is_head: bool,
         keep_alive: bool,
     ) -> Option<Sent> {
+        self.io.begin_response();
         let (status, headers, body) = response.into_parts();
         let announce = version == Version::HTTP_10;
         let bodiless = status_has_no_body(status);
@@ -441,10 +452,10 @@ impl Connection<'_> {
     #[inline(never)]
     fn linger_close(&mut self) {
         let _ = self.io.stream().shutdown(Shutdown::Write);
-        let deadline = Instant::now() + LINGER;
+        let deadline = deadline::after(self.shared.limits.linger_timeout);
         let mut scratch = vec![0u8; 4096];
         let mut discarded = 0usize;
-        while discarded < 16 * 1024 * 1024 {
+        while discarded < LINGER_LIMIT {
             match self.io.read_into(&mut scratch, deadline) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => discarded += n,
@@ -485,9 +496,11 @@ fn settle(
             // The client holds the body back until told to continue; we
             // never did, so the connection cannot be reused.
             keep_alive = false;
-        } else if !(keep_alive && req.drain_body(DRAIN_LIMIT)) {
+        } else if !(keep_alive && req.drain_body(DRAIN_LIMIT, shared.limits.linger_timeout)) {
+            // What is left of the body may still be on its way: close with
+            // a linger so the response is read, not lost to a reset.
             keep_alive = false;
-            client_may_send = req.body_error().is_none();
+            client_may_send = true;
         }
     }
     let request_line = access_log_enabled().then(|| req.request_line());
@@ -623,6 +636,7 @@ fn log_time(now: SystemTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn log_time_formats_utc() {

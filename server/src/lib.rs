@@ -92,6 +92,7 @@
 #[path = "http/mod.rs"]
 pub mod codec;
 mod conn;
+mod deadline;
 mod error;
 mod handler;
 mod io;
@@ -107,7 +108,7 @@ mod websocket;
 pub use ::http;
 pub use error::{Error, Result};
 pub use handler::{App, Handler, HttpHandler};
-pub use limits::Limits;
+pub use limits::{Limits, MinRate};
 pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};

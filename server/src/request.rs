@@ -8,7 +8,8 @@ use http::{HeaderMap, Method, Version};
 
 use crate::codec::chunked::{ChunkError, ChunkedDecoder};
 use crate::codec::head::{BodyFraming, RequestHead};
-use crate::io::{is_timeout, ConnIo};
+use crate::deadline::{self, Pace};
+use crate::io::{is_timeout, ConnIo, READ_CHUNK};
 use crate::Error;
 
 /// An HTTP request as the app sees it: pywsgi's `environ`, typed.
@@ -30,7 +31,12 @@ pub struct Request<'c> {
 pub(crate) struct BodyState {
     framing: Framing,
     max_body: u64,
+    /// How long each read may wait (`Limits::body_timeout`).
     timeout: Duration,
+    /// The body's bytes and waits, against `Limits::min_body_rate`.
+    pace: Pace,
+    /// While the server drains the body: when it gives up.
+    drain_deadline: Option<Instant>,
     /// A `100 Continue` is owed before the first read from the socket.
     continue_pending: bool,
     /// The first error met, reported to the app and then acted on by the
@@ -75,6 +81,8 @@ impl<'c> Request<'c> {
                 framing,
                 max_body: limits.max_body,
                 timeout: limits.body_timeout,
+                pace: Pace::new(limits.min_body_rate),
+                drain_deadline: None,
                 continue_pending,
                 error: None,
             },
@@ -153,10 +161,32 @@ impl<'c> Request<'c> {
         BodyReader { request: self }
     }
 
-    /// Reads the whole body into memory (bounded by the server's body limit).
+    /// Reads the whole body into memory. It takes at most the server's body
+    /// limit (`Limits::max_body`), and so does the buffer it comes in: a
+    /// body of known length is read into a buffer of that size, a chunked
+    /// one into a buffer that doubles, up to the limit.
     pub fn read_body(&mut self) -> Result<Vec<u8>, Error> {
-        let mut body = Vec::new();
-        self.body().read_to_end(&mut body)?;
+        let limit = usize::try_from(self.body.max_body).unwrap_or(usize::MAX);
+        let known = match self.body.framing {
+            // The head was refused unless the length was within the limit.
+            Framing::Length(n) => usize::try_from(n).unwrap_or(limit),
+            _ => 0,
+        };
+        let mut body = vec![0; known];
+        let mut len = 0;
+        while !self.body_finished() {
+            if len == body.len() {
+                // Room for one byte past the limit: a chunked body that ends
+                // exactly there still has its last chunk to read.
+                let grown = (len * 2).max(READ_CHUNK).min(limit.saturating_add(1));
+                body.resize(grown, 0);
+            }
+            match self.read_body_chunk(&mut body[len..])? {
+                0 => break,
+                n => len += n,
+            }
+        }
+        body.truncate(len);
         Ok(body)
     }
 
@@ -179,25 +209,27 @@ impl<'c> Request<'c> {
         self.body.error
     }
 
-    /// Reads and discards what is left of the body, up to `limit` bytes;
-    /// true if the body ended within that.
+    /// Reads and discards what is left of the body, if it ends within
+    /// `limit` more bytes and `time`; true if it did.
     #[inline(never)]
-    pub(crate) fn drain_body(&mut self, limit: u64) -> bool {
-        let mut scratch = vec![0u8; 4096];
+    pub(crate) fn drain_body(&mut self, limit: u64, time: Duration) -> bool {
+        if matches!(self.body.framing, Framing::Length(left) if left > limit) {
+            return false;
+        }
+        self.body.drain_deadline = deadline::after(time);
+        let mut scratch = vec![0u8; READ_CHUNK];
         let mut drained = 0u64;
-        loop {
-            if self.body_finished() {
-                return true;
-            }
-            if drained > limit || self.body.error.is_some() {
-                return false;
-            }
-            match self.read_body_chunk(&mut scratch) {
-                Ok(0) => return self.body_finished(),
+        while !self.body_finished() {
+            // One byte past the limit, to tell a body that ends there.
+            let room = (limit - drained + 1).min(READ_CHUNK as u64) as usize;
+            match self.read_body_chunk(&mut scratch[..room]) {
+                Ok(0) => break,
+                Ok(n) if drained + n as u64 > limit => return false,
                 Ok(n) => drained += n as u64,
                 Err(_) => return false,
             }
         }
+        self.body_finished()
     }
 
     fn read_body_chunk(&mut self, out: &mut [u8]) -> Result<usize, Error> {
@@ -221,7 +253,10 @@ impl<'c> Request<'c> {
             return Ok(0);
         }
         loop {
-            let deadline = Instant::now() + self.body.timeout;
+            let deadline = deadline::earliest(
+                self.body.pace.deadline(self.body.timeout, 0),
+                self.body.drain_deadline,
+            );
             match &mut self.body.framing {
                 Framing::Done => return Ok(0),
                 Framing::Length(left) => {
@@ -229,10 +264,12 @@ impl<'c> Request<'c> {
                         send_continue(self.io, &mut self.body.continue_pending)?;
                     }
                     let want = (*left).min(out.len() as u64) as usize;
+                    let started = Instant::now();
                     let n = self
                         .io
                         .read_into(&mut out[..want], deadline)
                         .map_err(map_read_error)?;
+                    self.body.pace.record(started.elapsed(), n);
                     if n == 0 {
                         return Err(Error::MalformedBody(format!(
                             "the client closed with {left} body bytes still to come"
@@ -268,7 +305,10 @@ impl<'c> Request<'c> {
                     }
                     if step.consumed == 0 {
                         send_continue(self.io, &mut self.body.continue_pending)?;
-                        if self.io.fill(deadline).map_err(map_read_error)? == 0 {
+                        let started = Instant::now();
+                        let n = self.io.fill(deadline).map_err(map_read_error)?;
+                        self.body.pace.record(started.elapsed(), n);
+                        if n == 0 {
                             return Err(Error::MalformedBody(
                                 "the client closed in the middle of a chunked body".into(),
                             ));
@@ -295,6 +335,7 @@ impl BodyError {
 fn send_continue(io: &mut ConnIo, pending: &mut bool) -> Result<(), Error> {
     if *pending {
         *pending = false;
+        io.begin_response();
         io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     }
     Ok(())

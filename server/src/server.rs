@@ -344,13 +344,12 @@ impl Shared {
             self.stopped.wait();
             return self.graceful.load(Ordering::SeqCst);
         };
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::deadline::after(timeout);
         self.stopping.store(true, Ordering::SeqCst);
         acceptor.kill();
         let _ = acceptor.join();
         self.registry.wake_idle();
-        let left = deadline.saturating_duration_since(Instant::now());
-        let graceful = self.pool.join(Some(left));
+        let graceful = self.pool.join(crate::deadline::time_left(deadline));
         if !graceful {
             log::warn!(
                 "stop: {} connection(s) still busy after {timeout:?}; killing them",

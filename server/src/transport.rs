@@ -55,11 +55,12 @@ impl Transport {
         Transport::Plain(DuplexStream::new(stream))
     }
 
-    /// Runs the TLS handshake (until `deadline`) on an accepted socket.
+    /// Runs the TLS handshake (until `deadline`, if any) on an accepted
+    /// socket.
     pub(crate) fn tls(
         stream: TcpStream,
         config: Arc<ServerConfig>,
-        deadline: Instant,
+        deadline: Option<Instant>,
     ) -> io::Result<Self> {
         let mut session = ServerConnection::new(config).map_err(io::Error::other)?;
         // Every write is flushed before it returns, so the buffer stays at one
@@ -176,7 +177,7 @@ fn tls_error(e: rustls::Error) -> io::Error {
 
 impl TlsStream {
     /// Completes the handshake, or fails (bad client, or `deadline`).
-    fn handshake(&self, deadline: Instant) -> io::Result<()> {
+    fn handshake(&self, deadline: Option<Instant>) -> io::Result<()> {
         loop {
             let mut session = self.session.lock();
             flush_now(&mut session, &self.io)?;
@@ -206,9 +207,9 @@ impl TlsStream {
             }
             drop(session);
             if blocked_on_write {
-                self.io.wait_writable(Some(deadline))?;
+                self.io.wait_writable(deadline)?;
             } else {
-                self.io.wait_readable(Some(deadline))?;
+                self.io.wait_readable(deadline)?;
             }
         }
     }

@@ -7,6 +7,8 @@
 mod cdp;
 #[path = "support/example.rs"]
 mod example;
+#[path = "support/tool.rs"]
+mod tool;
 
 use std::time::Duration;
 
@@ -15,7 +17,11 @@ use serde_json::json;
 #[test]
 fn the_plot_page_draws_100_points_in_chromium() {
     let Some(chromium) = cdp::find_chromium() else {
-        eprintln!("SKIPPED: no chromium binary (install Debian's chromium; .ci/run does)");
+        tool::missing(
+            "chromium",
+            "apt-get install chromium, or set CHROMIUM; .ci/run does",
+            tool::in_ci(),
+        );
         return;
     };
     let demo = example::start(

@@ -4,8 +4,9 @@
 //! Routes, as in the seed: `/` and `/test.html` (the page, with its script
 //! at `/plot.js`), `/test` (text), WebSocket `/echo` (echo) and WebSocket
 //! `/data` (the points, `0 i r` per line, one per interval, then a normal
-//! close). Anything else is a 404. The WebSockets accept only the demo's
-//! own page (see [`websocket_handler`]).
+//! close). Anything else is a 404. Pages answer GET and HEAD, the
+//! WebSocket endpoints GET; other methods get 405 with `Allow`. The
+//! WebSockets accept only the demo's own page (see [`websocket_handler`]).
 
 #[path = "../../examples/common/mod.rs"]
 mod common;
@@ -94,6 +95,16 @@ fn handle(ws: &WebSocket, args: &Args) {
 
 /// The seed's `app(environ, start_response)`.
 fn app(req: &mut Request, args: &Args) -> Response {
+    if let Some(allow) = allowed_methods(req.path()) {
+        if !allow
+            .split(", ")
+            .any(|method| method == req.method().as_str())
+        {
+            return Response::text(format!("{} takes {allow} only\n", req.path()))
+                .with_status(StatusCode::METHOD_NOT_ALLOWED)
+                .with_header("allow", allow);
+        }
+    }
     match req.path() {
         "/" | "/test.html" => Response::html(TEST_HTML),
         "/plot.js" => Response::bytes("text/javascript; charset=utf-8", PLOT_JS.as_bytes()),
@@ -108,6 +119,15 @@ fn app(req: &mut Request, args: &Args) -> Response {
                 .with_header("upgrade", "websocket"),
         },
         _ => Response::text("Not Found\n").with_status(StatusCode::NOT_FOUND),
+    }
+}
+
+/// The methods a route answers (its `Allow` header); `None`: no such route.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    match path {
+        "/" | "/test.html" | "/plot.js" | "/test" => Some("GET, HEAD"),
+        "/echo" | "/data" => Some("GET"),
+        _ => None,
     }
 }
 

@@ -17,7 +17,7 @@ mod message;
 mod resource;
 mod socket;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub use broker::BrokerStats;
 pub(crate) use handshake::Offer;
@@ -95,10 +95,4 @@ impl Default for WebSocketConfig {
             send_buffer: None,
         }
     }
-}
-
-/// `timeout` from now, or `None` (no limit) when that is too far to
-/// represent: a huge timeout (`Duration::MAX`) means none.
-pub(crate) fn deadline_after(timeout: Duration) -> Option<Instant> {
-    Instant::now().checked_add(timeout)
 }

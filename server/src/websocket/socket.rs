@@ -14,7 +14,7 @@ use tungstenite::protocol::frame::FrameHeader;
 
 use super::decoder::{DecodeError, Decoder, Event};
 use super::message::{is_valid_close_code, CloseReason, Message};
-use super::{deadline_after, WebSocketConfig};
+use super::WebSocketConfig;
 use crate::transport::Transport;
 use crate::Error;
 
@@ -373,7 +373,7 @@ impl WebSocket {
         if self.closed() {
             return Ok(());
         }
-        let deadline = deadline_after(self.inner.config.close_timeout);
+        let deadline = crate::deadline::after(self.inner.config.close_timeout);
         {
             let mut status = self.inner.status.lock();
             if status.close_deadline.is_none() {
@@ -767,7 +767,7 @@ impl WebSocket {
     /// Writes `head` then `payload`. A write that fails or times out loses
     /// the connection (a frame cannot be taken back halfway).
     fn write_encoded(&self, head: &[u8], payload: &[u8]) -> Result<(), Error> {
-        let deadline = deadline_after(self.inner.config.send_timeout);
+        let deadline = crate::deadline::after(self.inner.config.send_timeout);
         let result = self.inner.io.write_parts(head, payload, deadline);
         result.map_err(|e| {
             let timed_out = e.kind() == ErrorKind::TimedOut;
