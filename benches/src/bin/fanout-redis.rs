@@ -11,8 +11,11 @@
 //! ```
 //!
 //! Needs `redis-server` on PATH; starts its own on a free port. The
-//! configurations alternate within each round (alone, then through Redis),
-//! and each figure is the median of the rounds, with its spread.
+//! configurations alternate within each round (alone, then through Redis).
+//! Each run prints a line `RESULT round=.. rate=.. instances=1|2
+//! delivered=.. disorder=.. p50_ms=.. p99_ms=.. p99_ms_per_instance=a,b
+//! cpu_us_per_delivery=a,b redis_cpu_us_per_msg=..`; then a table gives
+//! the median of the rounds with its spread.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -190,7 +193,7 @@ fn cpu_nanos(pid: u32) -> u64 {
 // ---- the load ----
 
 /// What one run at one rate gave.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Run {
     /// Deliveries over those expected (1.0: every message to every subscriber).
     delivered: f64,
@@ -204,6 +207,33 @@ struct Run {
     cpu_us_per_delivery: Vec<f64>,
     /// Redis's CPU per published message (µs), through Redis only.
     redis_cpu_us_per_message: Option<f64>,
+}
+
+impl Run {
+    /// `RESULT key=value ...`, one line per run, for a driver.
+    fn result_line(&self, round: usize, rate: f64, setup: &str) -> String {
+        let list = |values: &[f64]| {
+            values
+                .iter()
+                .map(|v| format!("{v:.3}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        format!(
+            "RESULT round={round} rate={rate} instances={} delivered={:.4} disorder={} \
+             p50_ms={:.3} p99_ms={:.3} p99_ms_per_instance={} cpu_us_per_delivery={} \
+             redis_cpu_us_per_msg={}",
+            if setup == ALONE { 1 } else { 2 },
+            self.delivered,
+            self.disorder,
+            self.p50_ms,
+            self.p99_ms,
+            list(&self.p99_ms_per_instance),
+            list(&self.cpu_us_per_delivery),
+            self.redis_cpu_us_per_message
+                .map_or("-".into(), |v| format!("{v:.3}")),
+        )
+    }
 }
 
 type Publisher =
@@ -468,7 +498,7 @@ fn run(options: &Options) {
         for &rate in &options.rates {
             for setup in [ALONE, THROUGH_REDIS] {
                 let run = local.block_on(&runtime, one_setup(setup, options, rate));
-                println!("round {round} rate {rate} {setup}: {run:?}");
+                println!("{}", run.result_line(round, rate, setup));
                 results.entry((rate as u64, setup)).or_default().push(run);
             }
         }
