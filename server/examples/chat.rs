@@ -1,7 +1,8 @@
 //! A chat with rooms on `/chat/ROOM` (`/chat` is the lobby), built from
-//! gevent-websocket's pieces: `Resource` routes, a `WebSocketApplication`,
-//! and a `Hub` so that one slow reader never holds up the others. `/`
-//! serves a page to try it (`/#ROOM` for another room).
+//! gevent-websocket's pieces: `Resource` routes, a `WebSocketApplication`
+//! whose session is each connection's name (`?name=ada`) and room, and a
+//! `Hub` so that one slow reader never holds up the others. `/` serves a
+//! page to try it (`/#ROOM` for another room, `/?name=ada` to pick a name).
 //!
 //! With `--redis URL`, instances that use the same Redis share their rooms:
 //!
@@ -15,8 +16,10 @@ mod common;
 
 use clap::Parser;
 use greenws::{
-    Hub, Message, Request, Resource, Response, WebSocket, WebSocketApplication, WebSocketHandler,
+    CloseReason, HandshakeRequest, Hub, Message, Request, Resource, Response, WebSocket,
+    WebSocketApplication, WebSocketHandler,
 };
+use percent_encoding::percent_decode_str;
 
 #[derive(Parser)]
 #[command(about = "A chat with rooms over WebSocket")]
@@ -36,32 +39,45 @@ struct Chat {
     hub: Hub,
 }
 
-/// `/chat/ROOM` is in ROOM; `/chat` in the lobby.
-fn room(ws: &WebSocket) -> &str {
-    match ws.path().strip_prefix("/chat/") {
-        Some(room) if !room.is_empty() => room,
-        _ => "lobby",
-    }
+/// Who a connection is: `?name=` of its URL (else its address), and its
+/// room (`/chat/ROOM`, or the lobby for `/chat`).
+struct Seat {
+    name: String,
+    room: String,
 }
 
 impl WebSocketApplication for Chat {
-    fn on_open(&self, ws: &WebSocket) {
+    type Session = Seat;
+
+    fn on_open(&self, ws: &WebSocket, request: &HandshakeRequest) -> Seat {
+        let name = match request.query_param("name") {
+            Some(name) if !name.is_empty() => {
+                let name = percent_decode_str(name).decode_utf8_lossy();
+                name.chars().take(32).collect()
+            }
+            _ => ws.peer_addr().to_string(),
+        };
+        let room = match ws.path().strip_prefix("/chat/") {
+            Some(room) if !room.is_empty() => room.to_owned(),
+            _ => "lobby".to_owned(),
+        };
         let id = self.hub.join(ws);
-        self.hub.join_room(id, room(ws));
-        let joined = format!("* {} joined {}", ws.peer_addr(), room(ws));
-        self.hub.broadcast_to(room(ws), joined);
+        self.hub.join_room(id, &room);
+        self.hub
+            .broadcast_to(&room, format!("* {name} joined {room}"));
+        Seat { name, room }
     }
 
-    fn on_message(&self, ws: &WebSocket, message: Message) {
+    fn on_message(&self, seat: &mut Seat, _ws: &WebSocket, message: Message) {
         if let Message::Text(text) = message {
-            let said = format!("{}: {text}", ws.peer_addr());
-            self.hub.broadcast_to(room(ws), said);
+            let said = format!("{}: {text}", seat.name);
+            self.hub.broadcast_to(&seat.room, said);
         }
     }
 
-    fn on_close(&self, ws: &WebSocket, _code: u16, _reason: &str) {
-        let left = format!("* {} left", ws.peer_addr());
-        self.hub.broadcast_to(room(ws), left);
+    fn on_close(&self, seat: Seat, _ws: &WebSocket, _reason: &CloseReason) {
+        self.hub
+            .broadcast_to(&seat.room, format!("* {} left", seat.name));
     }
 }
 
@@ -77,7 +93,7 @@ form{display:flex;gap:.5em;margin-top:.5em}input{flex:1;font:inherit}</style></h
 const log = document.getElementById('log');
 const add = t => { log.textContent += t + '\n'; log.scrollTop = log.scrollHeight; };
 const room = location.hash.slice(1) || 'lobby';
-const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat/' + room);
+const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat/' + room + location.search);
 ws.onopen = () => add('* connected to ' + room);
 ws.onmessage = e => add(e.data);
 ws.onclose = e => add('* disconnected (' + e.code + ')');

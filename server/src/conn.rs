@@ -80,7 +80,7 @@ struct Connection<'s> {
 
 /// What waiting for the next request gave.
 enum Next {
-    Request(Box<RequestHead>),
+    Request(Arc<RequestHead>),
     /// The client closed, went quiet between requests, or the server stops.
     Close,
     /// The head was refused (or timed out); answer and close.
@@ -138,7 +138,7 @@ impl Connection<'_> {
     /// Handles one request; `Some(keep_alive)`, or `None` when the
     /// connection is gone (taken over, or broken).
     #[inline(never)]
-    fn handle(&mut self, head: Box<RequestHead>) -> Option<bool> {
+    fn handle(&mut self, head: Arc<RequestHead>) -> Option<bool> {
         let started = Instant::now();
         let shared = self.shared;
         let client_keep_alive = head.keep_alive;
@@ -146,13 +146,13 @@ impl Connection<'_> {
         let is_head = head.method == Method::HEAD;
         let mut req = Request::new(head, self.peer, shared.scheme, &mut self.io, &shared.limits);
 
-        let (response, panicked) = respond(shared, self.peer, &mut req);
+        let response = respond(shared, self.peer, &mut req);
         if req.io().is_taken() {
-            end_upgraded(self.peer, &mut req, panicked, started);
+            end_upgraded(self.peer, &req, started);
             return None;
         }
         let (response, keep_alive, client_may_send, request_line) =
-            settle(shared, self.peer, &mut req, response, client_keep_alive)?;
+            settle(shared, &mut req, response, client_keep_alive);
         drop(req);
 
         let sent = self.send(response, version, is_head, keep_alive)?;
@@ -196,7 +196,7 @@ impl Connection<'_> {
                     match parse_head(buffered, &head_limits) {
                         Ok(Some((head, used))) => {
                             self.io.consume(used);
-                            return Next::Request(Box::new(head));
+                            return Next::Request(Arc::new(head));
                         }
                         Ok(None) => {}
                         Err(e) => return Next::Refuse(e),
@@ -465,24 +465,24 @@ impl Connection<'_> {
 }
 
 /// What to send after the app: refuses a body the server could not take,
-/// decides keep-alive, drains an unread body. `None` if the app returned
-/// `Response::upgraded()` without taking a WebSocket (a bug: close).
+/// decides keep-alive, drains an unread body.
 #[inline(never)]
 fn settle(
     shared: &Shared,
-    peer: SocketAddr,
     req: &mut Request<'_>,
     response: Response,
     client_keep_alive: bool,
-) -> Option<(Response, bool, bool, Option<String>)> {
-    if response.is_upgraded() {
-        log::error!(
-            "{peer}: the app returned Response::upgraded() for \"{}\" without taking the WebSocket",
-            req.request_line()
-        );
-        return None;
-    }
+) -> (Response, bool, bool, Option<String>) {
     let response = match req.body_error() {
+        None if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            // Only a protocol that took the connection answers 101.
+            log::error!(
+                "the app answered \"{}\" with 101 without switching protocols (see Upgrade::upgrade)",
+                req.request_line()
+            );
+            Response::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                .with_header("connection", "close")
+        }
         None => response,
         Some(error) => body_error_response(error, shared.limits.max_body),
     };
@@ -504,20 +504,20 @@ fn settle(
         }
     }
     let request_line = access_log_enabled().then(|| req.request_line());
-    Some((response, keep_alive, client_may_send, request_line))
+    (response, keep_alive, client_may_send, request_line)
 }
 
 /// The handler class, then the app; a panic becomes a 500. Out of line
 /// and small: a WebSocket app runs its whole session inside this call,
 /// and the stack frames below it stay resident for as long.
 #[inline(never)]
-fn respond(shared: &Shared, peer: SocketAddr, req: &mut Request<'_>) -> (Response, bool) {
+fn respond(shared: &Shared, peer: SocketAddr, req: &mut Request<'_>) -> Response {
     if let Some(response) = shared.handler.prepare(req) {
-        return (response, false);
+        return response;
     }
     match catch_unwind(AssertUnwindSafe(|| shared.app.call(req))) {
-        Ok(response) => (response, false),
-        Err(payload) => (app_panicked(peer, req, payload), true),
+        Ok(response) => response,
+        Err(payload) => app_panicked(peer, req, payload),
     }
 }
 
@@ -538,13 +538,11 @@ fn app_panicked(
         .with_header("connection", "close")
 }
 
-/// A WebSocket took the connection: whatever the app returned, nothing
-/// more is sent over HTTP. Closes a socket the app left open.
+/// Another protocol took the connection after a 101: whatever the app
+/// returned, nothing more is sent over HTTP (the protocol's layer closed
+/// what it took).
 #[inline(never)]
-fn end_upgraded(peer: SocketAddr, req: &mut Request<'_>, panicked: bool, started: Instant) {
-    if let Some(ws) = req.io().upgraded() {
-        ws.close_after_app(panicked);
-    }
+fn end_upgraded(peer: SocketAddr, req: &Request<'_>, started: Instant) {
     if access_log_enabled() {
         let sent = Sent {
             status: StatusCode::SWITCHING_PROTOCOLS,

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::io;
 
+use crate::proto::websocket::{CloseCode, ProtocolError};
+
 /// Everything in `greenws` that can fail says why with one of these.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -30,16 +32,28 @@ pub enum Error {
     Runtime(green::Error),
     /// The WebSocket is closed (or closing): nothing more can be sent.
     Closed,
-    /// The WebSocket peer broke the protocol; the connection was closed with
-    /// 1002. Also the error for a misuse such as a ping payload over 125
-    /// bytes.
-    Protocol(String),
-    /// A WebSocket text message was not UTF-8; closed with 1007.
-    InvalidUtf8,
-    /// A WebSocket message or frame exceeded the limit; closed with 1009.
-    MessageTooLarge {
-        /// The limit, in bytes.
-        limit: usize,
+    /// The WebSocket peer broke the protocol or went past a limit; the
+    /// connection was closed with the error's
+    /// [`close_code`](ProtocolError::close_code) (1002, 1007 for text that
+    /// is not UTF-8, 1009 for a frame or message too large).
+    Protocol(ProtocolError),
+    /// A WebSocket send that does not wait
+    /// ([`try_send`](crate::WebSocket::try_send)) found the socket unable
+    /// to take the frame now: the peer is behind (or another greenlet is
+    /// writing). Nothing was sent.
+    WouldBlock {
+        /// Bytes queued for the peer at that moment (see
+        /// [`buffered_amount`](crate::WebSocket::buffered_amount)).
+        buffered: usize,
+    },
+    /// [`WebSocket::close`](crate::WebSocket::close) was given a code that
+    /// may not be sent (see [`CloseCode::is_valid`]); nothing was sent.
+    InvalidCloseCode(CloseCode),
+    /// A Ping (or another control frame) was given more than the 125 bytes
+    /// of payload a control frame can carry; nothing was sent.
+    ControlPayloadTooLong {
+        /// The payload length asked for.
+        len: usize,
     },
     /// The WebSocket connection was lost without a closing handshake.
     ConnectionLost,
@@ -71,14 +85,18 @@ impl fmt::Display for Error {
             Error::Timeout => f.write_str("timed out waiting for the peer"),
             Error::Runtime(e) => write!(f, "runtime error: {e}"),
             Error::Closed => f.write_str("the WebSocket is closed"),
-            Error::Protocol(why) => write!(f, "WebSocket protocol error: {why}"),
-            Error::InvalidUtf8 => f.write_str("a WebSocket text message was not valid UTF-8"),
-            Error::MessageTooLarge { limit } => {
-                write!(
-                    f,
-                    "WebSocket message larger than the limit of {limit} bytes"
-                )
+            Error::Protocol(e) => write!(f, "WebSocket protocol error: {e}"),
+            Error::WouldBlock { buffered } => write!(
+                f,
+                "the WebSocket cannot send without waiting ({buffered} bytes queued for the peer)"
+            ),
+            Error::InvalidCloseCode(code) => {
+                write!(f, "close code {} may not be sent", code.as_u16())
             }
+            Error::ControlPayloadTooLong { len } => write!(
+                f,
+                "a control frame carries at most 125 bytes of payload, not {len}"
+            ),
             Error::ConnectionLost => f.write_str("the WebSocket connection was lost"),
             Error::CloseTimeout { timeout } => write!(
                 f,
@@ -95,6 +113,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) | Error::Bind { source: e, .. } => Some(e),
             Error::Runtime(e) => Some(e),
+            Error::Protocol(e) => Some(e),
             _ => None,
         }
     }
@@ -122,7 +141,40 @@ impl From<green::Error> for Error {
     }
 }
 
+impl From<ProtocolError> for Error {
+    fn from(e: ProtocolError) -> Self {
+        Error::Protocol(e)
+    }
+}
+
 impl Error {
+    /// The same error again, for a failure that every later call reports
+    /// (an `io::Error` is not `Clone`: its kind and message are kept).
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::Io(e) => Error::Io(io::Error::new(e.kind(), e.to_string())),
+            Error::Bind { addr, source } => Error::Bind {
+                addr: addr.clone(),
+                source: io::Error::new(source.kind(), source.to_string()),
+            },
+            Error::BodyTooLarge { limit } => Error::BodyTooLarge { limit: *limit },
+            Error::MalformedBody(why) => Error::MalformedBody(why.clone()),
+            Error::Timeout => Error::Timeout,
+            Error::Runtime(e) => Error::Runtime(e.clone()),
+            Error::Closed => Error::Closed,
+            Error::Protocol(e) => Error::Protocol(e.clone()),
+            Error::WouldBlock { buffered } => Error::WouldBlock {
+                buffered: *buffered,
+            },
+            Error::InvalidCloseCode(code) => Error::InvalidCloseCode(*code),
+            Error::ControlPayloadTooLong { len } => Error::ControlPayloadTooLong { len: *len },
+            Error::ConnectionLost => Error::ConnectionLost,
+            Error::CloseTimeout { timeout } => Error::CloseTimeout { timeout: *timeout },
+            Error::Tls(why) => Error::Tls(why.clone()),
+            Error::Config(why) => Error::Config(why.clone()),
+        }
+    }
+
     /// Wraps this error in an `io::Error`, for `io::Read` implementations.
     pub(crate) fn into_io(self) -> io::Error {
         let kind = match &self {

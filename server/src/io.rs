@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 use crate::deadline::Pace;
 use crate::server::ConnEntry;
 use crate::transport::Transport;
-use crate::{Limits, MinRate, WebSocket};
+use crate::upgrade::Upgraded;
+use crate::{Limits, MinRate};
 
 /// Buffer size for reading request heads and bodies.
 pub(crate) const READ_CHUNK: usize = 4096;
@@ -98,9 +99,9 @@ pub(crate) struct ConnIo {
     min_response_rate: Option<MinRate>,
     /// The response being written, against `write_timeout` and the rate.
     write_pace: Pace,
-    /// The socket was handed over (to a WebSocket): nothing more to do here.
+    /// The connection was handed over after a 101: nothing more to do here.
     taken: bool,
-    /// The connection's registry entry, told about a WebSocket taking over.
+    /// The connection's registry entry, handed over with the connection.
     entry: Arc<ConnEntry>,
 }
 
@@ -214,28 +215,19 @@ impl ConnIo {
         &self.stream
     }
 
-    /// Hands the socket and the bytes read past the request over (for a
-    /// WebSocket); the connection loop then lets go of the connection.
-    pub(crate) fn take(&mut self) -> (Arc<Transport>, Vec<u8>) {
+    /// Hands the connection over after a 101 (see [`Upgraded`]); the
+    /// connection loop then lets go of it. Nothing may be buffered: the
+    /// caller checked that no byte arrived behind the request.
+    pub(crate) fn hand_over(&mut self) -> Upgraded {
+        debug_assert!(self.buffered().is_empty(), "checked before the 101");
         self.taken = true;
-        let leftover = self.buffered().to_vec();
         self.buf = ReadBuf::new(self.buf.limit);
-        (self.stream.clone(), leftover)
+        Upgraded::new(self.stream.clone(), self.entry.clone())
     }
 
-    /// True once [`take`](Self::take) handed the socket over.
+    /// True once [`hand_over`](Self::hand_over) gave the connection away.
     pub(crate) fn is_taken(&self) -> bool {
         self.taken
-    }
-
-    /// Records the WebSocket that took the socket (for a server stop).
-    pub(crate) fn set_upgraded(&mut self, ws: WebSocket) {
-        self.entry.set_websocket(Some(ws));
-    }
-
-    /// The WebSocket that took the socket, if any.
-    pub(crate) fn upgraded(&self) -> Option<WebSocket> {
-        self.entry.websocket()
     }
 }
 

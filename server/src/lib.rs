@@ -32,35 +32,48 @@
 //!
 //! ## WebSocket
 //!
-//! Serve with the [`WebSocketHandler`] handler class and take the socket in
-//! the app with [`Request::websocket`]:
+//! Serve with the [`WebSocketHandler`] handler class and take the
+//! connection in the app with [`req.upgrade(|ws| ...)`](Upgrade::upgrade):
+//! the 101 goes out, the closure runs with the [`WebSocket`], and the
+//! socket is closed when it returns (1000, or 1011 after an error or a
+//! panic). [`ws.messages()`](WebSocket::messages) ends after a clean close
+//! and yields any error, so `?` passes it on:
 //!
-//! ```no_run
-//! use greenws::{Request, Response, WebSocketHandler, WsgiServer, http::StatusCode};
+//! ```
+//! use greenws::{Request, Response, Upgrade, WebSocketHandler, WsgiServer, http::StatusCode};
 //!
 //! fn app(req: &mut Request) -> Response {
-//!     if req.path() != "/echo" {
-//!         return Response::new(StatusCode::NOT_FOUND);
-//!     }
-//!     match req.websocket() {
-//!         Some(ws) => {
-//!             while let Ok(Some(message)) = ws.receive() {
-//!                 let _ = ws.send(message);
+//!     match req.path() {
+//!         "/echo" => req.upgrade(|ws| {
+//!             for message in ws.messages() {
+//!                 ws.send(message?)?;
 //!             }
-//!             Response::upgraded()
-//!         }
-//!         None => Response::new(StatusCode::UPGRADE_REQUIRED),
+//!             Ok(()) // the peer closed cleanly
+//!         }),
+//!         _ => Response::new(StatusCode::NOT_FOUND),
 //!     }
 //! }
 //!
-//! WsgiServer::bind("127.0.0.1:8000")?.handler_class(WebSocketHandler::new()).serve_forever(app)?;
-//! # Ok::<(), greenws::Error>(())
+//! let server = WsgiServer::bind("127.0.0.1:0")?
+//!     .handler_class(WebSocketHandler::new())
+//!     .start(app)?;
+//! // A client (tungstenite's) says hello and hears it back.
+//! let (mut client, _) = tungstenite::connect(format!("ws://{}/echo", server.local_addr()))?;
+//! client.send(tungstenite::Message::text("hello"))?;
+//! assert_eq!(client.read()?, tungstenite::Message::text("hello"));
+//! client.close(None)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! The [`WebSocket`] handle is `Clone + Send + Sync` and full duplex: one
-//! greenlet can block in `receive` while others `send`. On top sit
-//! gevent-websocket's [`Resource`] and [`WebSocketApplication`], and a
-//! broadcast [`Hub`].
+//! greenlet can block in `receive` while others `send`. It keeps the
+//! handshake's [`request`](WebSocket::request) (query string, headers,
+//! cookies), reports what is queued for a slow peer
+//! ([`buffered_amount`](WebSocket::buffered_amount)) and can send without
+//! waiting ([`try_send`](WebSocket::try_send)). On top sit
+//! gevent-websocket's [`Resource`] and [`WebSocketApplication`] (with a
+//! session per connection), and a broadcast [`Hub`]. The protocol itself
+//! is the sans-IO [`proto`] layer.
 //!
 //! ## From pywsgi and gevent-websocket
 //!
@@ -74,9 +87,12 @@
 //! | `environ['wsgi.input']` | [`Request::body`] (a `Read`) |
 //! | `start_response(status, headers); return [body]` | return a [`Response`] |
 //! | `handler_class=WebSocketHandler` | [`WebSocketHandler`] |
-//! | `environ['wsgi.websocket']` | [`Request::websocket`] → [`WebSocket`] |
-//! | `ws.receive()` / `ws.wait()`, `ws.send(m)`, `ws.close()` | [`WebSocket::receive`] / [`WebSocket::wait`], [`WebSocket::send`], [`WebSocket::close`] |
-//! | `Resource({'/chat': ChatApp})`, `WebSocketApplication` | [`Resource`], [`WebSocketApplication`] |
+//! | `ws = environ['wsgi.websocket']` | [`req.upgrade(\|ws\| ...)`](Upgrade::upgrade) → [`WebSocket`] |
+//! | `ws.environ` (query string, headers, cookies) | [`WebSocket::request`] → [`HandshakeRequest`] |
+//! | `ws.receive()` / `ws.wait()`, `ws.send(m)` | [`WebSocket::receive`] / [`WebSocket::wait`], [`WebSocket::send`] |
+//! | `while True: m = ws.receive(); if m is None: break` | `for m in ws.messages() { let m = m?; ... }` ([`WebSocket::messages`]) |
+//! | `ws.close(code, reason)` | [`WebSocket::close`]`(`[`CloseCode::NORMAL`]` or 1000, reason)` |
+//! | `Resource({'/chat': ChatApp})`, `WebSocketApplication` | [`Resource`], [`WebSocketApplication`] (its `Session` is per-connection state) |
 //!
 //! ## What the server takes care of
 //!
@@ -97,22 +113,25 @@ mod error;
 mod handler;
 mod io;
 mod limits;
+pub mod proto;
 mod request;
 mod response;
 mod server;
 mod sys;
 mod tls;
 mod transport;
+mod upgrade;
 mod websocket;
 
 pub use ::http;
 pub use error::{Error, Result};
 pub use handler::{App, Handler, HttpHandler};
 pub use limits::{Limits, MinRate};
+pub use proto::websocket::{CloseCode, CloseReason, Message, ProtocolError};
 pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};
 pub use websocket::{
-    BrokerStats, CloseReason, Hub, HubBuilder, MemberId, Message, PreparedMessage, Resource,
-    WebSocket, WebSocketApplication, WebSocketConfig, WebSocketHandler,
+    BrokerStats, HandshakeRequest, Hub, HubBuilder, MemberId, Messages, PreparedMessage, Resource,
+    Upgrade, WebSocket, WebSocketApplication, WebSocketConfig, WebSocketHandler, WebSocketOffer,
 };

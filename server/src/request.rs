@@ -2,14 +2,16 @@
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, Method, Version};
+use http::{Extensions, HeaderMap, Method, Version};
 
 use crate::codec::chunked::{ChunkError, ChunkedDecoder};
 use crate::codec::head::{BodyFraming, RequestHead};
 use crate::deadline::{self, Pace};
 use crate::io::{is_timeout, ConnIo, READ_CHUNK};
+use crate::upgrade::{SwitchError, Upgraded};
 use crate::Error;
 
 /// An HTTP request as the app sees it: pywsgi's `environ`, typed.
@@ -18,13 +20,14 @@ use crate::Error;
 /// [`read_body`](Self::read_body)); a client that sent
 /// `Expect: 100-continue` gets its `100 Continue` at that first read.
 pub struct Request<'c> {
-    head: Box<RequestHead>,
+    /// Shared, so that a protocol the connection switches to (a WebSocket)
+    /// can keep the head without a copy.
+    head: Arc<RequestHead>,
     peer_addr: SocketAddr,
     scheme: &'static str,
     body: BodyState,
     io: &'c mut ConnIo,
-    /// Set by the WebSocket handler class on an accepted handshake.
-    pub(crate) upgrade: Option<crate::websocket::Offer>,
+    extensions: Extensions,
 }
 
 /// Progress through the request body.
@@ -61,7 +64,7 @@ pub(crate) enum BodyError {
 
 impl<'c> Request<'c> {
     pub(crate) fn new(
-        head: Box<RequestHead>,
+        head: Arc<RequestHead>,
         peer_addr: SocketAddr,
         scheme: &'static str,
         io: &'c mut ConnIo,
@@ -90,7 +93,7 @@ impl<'c> Request<'c> {
             peer_addr,
             scheme,
             io,
-            upgrade: None,
+            extensions: Extensions::new(),
         }
     }
 
@@ -137,6 +140,62 @@ impl<'c> Request<'c> {
     /// `"http"` or `"https"` (`wsgi.url_scheme`).
     pub fn scheme(&self) -> &'static str {
         self.scheme
+    }
+
+    /// Values attached to this request, by type: how a handler class
+    /// passes what it found to the app (the `WebSocketHandler` leaves the
+    /// WebSocket offer here).
+    ///
+    /// ```
+    /// # fn app(req: &mut greenws::Request) -> greenws::Response {
+    /// #[derive(Clone)]
+    /// struct User(String);
+    /// // A handler class's `prepare`:
+    /// req.extensions_mut().insert(User("ada".into()));
+    /// // The app:
+    /// let user = req.extensions().get::<User>().map(|u| u.0.as_str());
+    /// # greenws::Response::text(user.unwrap_or("nobody").to_owned()) }
+    /// ```
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// The extensions, to change.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
+    }
+
+    /// The parsed head, shared (for a protocol that outlives the request).
+    pub(crate) fn shared_head(&self) -> Arc<RequestHead> {
+        self.head.clone()
+    }
+
+    /// True when bytes arrived behind the request head: read along with
+    /// it, or in the socket now (taken into the connection's buffer, where
+    /// they stay HTTP's, the next request).
+    pub(crate) fn has_bytes_after_head(&mut self) -> bool {
+        if self.io.buffered().is_empty() {
+            let _ = self.io.fill_now();
+        }
+        !self.io.buffered().is_empty()
+    }
+
+    /// Answers with `response_head` (a whole `101 Switching Protocols`
+    /// head, which the caller encodes) and hands the connection over; the
+    /// connection loop lets go of it once the app returns. Refused while
+    /// the body is unread or bytes arrived behind the head.
+    pub(crate) fn switch_protocols(
+        &mut self,
+        response_head: &[u8],
+    ) -> Result<Upgraded, SwitchError> {
+        if !self.body_finished() {
+            return Err(SwitchError::UnreadBody);
+        }
+        if self.has_bytes_after_head() {
+            return Err(SwitchError::BytesAfterHead);
+        }
+        self.io.write_all(response_head).map_err(SwitchError::Io)?;
+        Ok(self.io.hand_over())
     }
 
     /// The declared body length, if the body has one.

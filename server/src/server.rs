@@ -14,7 +14,7 @@ use green::{Greenlet, Pool};
 use parking_lot::Mutex;
 
 use crate::handler::{App, Handler, HttpHandler};
-use crate::{conn, sys, Error, Limits, Result, WebSocket};
+use crate::{conn, sys, Error, Limits, Result};
 
 /// The stack of a TLS connection's greenlet. rustls's handshake needs
 /// more than the default; pages only become resident as they are touched.
@@ -215,12 +215,16 @@ pub(crate) struct Registry {
     next_id: AtomicU64,
 }
 
+/// What a stop does for a connection another protocol took over.
+pub(crate) type StopHook = Arc<dyn Fn() + Send + Sync>;
+
 /// One open connection as the registry sees it.
 pub(crate) struct ConnEntry {
     fd: RawFd,
     idle: AtomicBool,
-    /// The WebSocket that took the connection over, if one did.
-    websocket: Mutex<Option<WebSocket>>,
+    /// What a stop does for a connection handed over after a 101 (see
+    /// [`Upgraded::on_stop`](crate::upgrade::Upgraded::on_stop)).
+    stop_hook: Mutex<Option<StopHook>>,
 }
 
 impl ConnEntry {
@@ -230,12 +234,12 @@ impl ConnEntry {
         self.idle.store(idle, Ordering::SeqCst);
     }
 
-    pub(crate) fn set_websocket(&self, ws: Option<WebSocket>) {
-        *self.websocket.lock() = ws;
+    pub(crate) fn set_stop_hook(&self, hook: Option<StopHook>) {
+        *self.stop_hook.lock() = hook;
     }
 
-    pub(crate) fn websocket(&self) -> Option<WebSocket> {
-        self.websocket.lock().clone()
+    fn stop_hook(&self) -> Option<StopHook> {
+        self.stop_hook.lock().clone()
     }
 }
 
@@ -253,7 +257,7 @@ impl Registry {
         let entry = Arc::new(ConnEntry {
             fd,
             idle: AtomicBool::new(true),
-            websocket: Mutex::new(None),
+            stop_hook: Mutex::new(None),
         });
         self.conns.lock().insert(id, entry.clone());
         Registration {
@@ -264,13 +268,12 @@ impl Registry {
     }
 
     /// Shuts the read side of every idle connection, which ends its wait,
-    /// and closes every WebSocket with 1001 (going away).
+    /// and runs the stop hook of every connection handed over after a 101
+    /// (the WebSocket layer's closes with 1001).
     fn wake_idle(&self) {
         for entry in self.conns.lock().values() {
-            if let Some(ws) = entry.websocket() {
-                green::spawn(move || {
-                    let _ = ws.close(1001, "server shutting down");
-                });
+            if let Some(hook) = entry.stop_hook() {
+                hook();
             } else if entry.idle.load(Ordering::SeqCst) {
                 // Safety: registered descriptors stay open until unregistered,
                 // and unregistering takes this lock.
@@ -287,7 +290,7 @@ impl Registry {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.registry.conns.lock().remove(&self.id);
-        self.entry.set_websocket(None);
+        self.entry.set_stop_hook(None);
     }
 }
 

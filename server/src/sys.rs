@@ -63,3 +63,15 @@ pub(crate) fn log_capacity() {
         show(maps)
     );
 }
+
+/// Bytes in a TCP socket's send queue that the peer has not acknowledged
+/// yet (`ioctl(SIOCOUTQ)`): what the kernel holds for a peer that is slow
+/// to read, or far away.
+pub(crate) fn unacknowledged_bytes(fd: std::os::fd::RawFd) -> io::Result<usize> {
+    let mut queued: libc::c_int = 0;
+    // Safety: SIOCOUTQ (TIOCOUTQ on Linux) writes one int to the pointer.
+    if unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(usize::try_from(queued).unwrap_or(0))
+}

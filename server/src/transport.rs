@@ -157,6 +157,58 @@ impl Transport {
             }
         }
     }
+
+    /// Takes what it can of `head` then `payload` without waiting: the
+    /// bytes taken (from the start of `head`), or `WouldBlock` when none.
+    /// Over TLS all of it is taken once the records of earlier writes are
+    /// out: it is encrypted, and what the socket cannot take at once waits
+    /// in the session for [`flush`](Self::flush).
+    pub(crate) fn try_write_parts(&self, head: &[u8], payload: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(io) => io.try_write_parts(head, payload),
+            Transport::Tls(tls) => {
+                let mut session = tls.session.lock();
+                flush_now(&mut session, &tls.io)?;
+                if session.wants_write() {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+                session.writer().write_all(head)?;
+                session.writer().write_all(payload)?;
+                flush_now(&mut session, &tls.io)?;
+                Ok(head.len() + payload.len())
+            }
+        }
+    }
+
+    /// Waits until a write is likely to make progress, or `deadline`.
+    pub(crate) fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.raw().wait_writable(deadline)
+    }
+
+    /// True while bytes taken by [`try_write_parts`](Self::try_write_parts)
+    /// still wait to go to the socket (TLS records).
+    pub(crate) fn needs_flush(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(tls) => tls.session.lock().wants_write(),
+        }
+    }
+
+    /// Sends what waits to go to the socket, waiting as needed until
+    /// `deadline`.
+    pub(crate) fn flush(&self, deadline: Option<Instant>) -> io::Result<()> {
+        match self {
+            Transport::Plain(_) => Ok(()),
+            Transport::Tls(tls) => tls.flush(deadline),
+        }
+    }
+
+    /// Bytes the kernel holds that the peer has not acknowledged (0 if the
+    /// socket cannot tell).
+    pub(crate) fn unacknowledged_bytes(&self) -> usize {
+        use std::os::fd::AsRawFd;
+        crate::sys::unacknowledged_bytes(self.tcp().as_raw_fd()).unwrap_or(0)
+    }
 }
 
 /// Moves pending TLS records to the socket until it would block.

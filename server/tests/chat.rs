@@ -12,8 +12,8 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use greenws::{
-    Hub, Message, Request, Resource, Response, WebSocket, WebSocketApplication, WebSocketConfig,
-    WebSocketHandler, WsgiServer,
+    CloseReason, HandshakeRequest, Hub, Message, Request, Resource, Response, WebSocket,
+    WebSocketApplication, WebSocketConfig, WebSocketHandler, WsgiServer,
 };
 use socket2::{Domain, Socket, Type};
 
@@ -24,27 +24,27 @@ struct Broadcast {
 }
 
 impl WebSocketApplication for Broadcast {
-    fn on_open(&self, ws: &WebSocket) {
+    type Session = ();
+
+    fn on_open(&self, ws: &WebSocket, request: &HandshakeRequest) {
         self.hub.join(ws);
-        self.events.put(format!("open {}", ws.path()));
+        self.events.put(format!("open {}", request.path()));
     }
 
-    fn on_message(&self, _ws: &WebSocket, message: Message) {
+    fn on_message(&self, _session: &mut (), _ws: &WebSocket, message: Message) {
         if let Message::Text(text) = message {
             self.hub.broadcast(text);
         }
     }
 
-    fn on_close(&self, _ws: &WebSocket, code: u16, reason: &str) {
-        self.events.put(format!("close {code} {reason}"));
+    fn on_close(&self, _session: (), _ws: &WebSocket, reason: &CloseReason) {
+        self.events
+            .put(format!("close {} {}", reason.code.as_u16(), reason.reason));
     }
 }
 
 fn start(hub: Hub, events: green::Queue<String>) -> greenws::ServerHandle {
-    let config = WebSocketConfig {
-        send_buffer: Some(8 * 1024),
-        ..WebSocketConfig::default()
-    };
+    let config = WebSocketConfig::default().send_buffer(Some(8 * 1024));
     let resource = Resource::new()
         .websocket("/room", Broadcast { hub, events })
         .app("/", |_req: &mut Request| Response::text("front page"))
@@ -192,7 +192,9 @@ fn the_chat_example_relays_messages_between_browsers() {
     let html = page.request(support::get("/")).text();
     assert!(html.contains("new WebSocket"), "the page opens a WebSocket");
 
-    let mut alice = ws::connect(server.addr, "/chat");
+    // Alice names herself in the URL (the page passes its own query on);
+    // bob goes by his address.
+    let mut alice = ws::connect(server.addr, "/chat?name=alice%20l.");
     let mut bob = ws::connect(server.addr, "/chat");
     let tungstenite::stream::MaybeTlsStream::Plain(stream) = bob.get_ref() else {
         unreachable!("a plain connection")
@@ -206,7 +208,7 @@ fn the_chat_example_relays_messages_between_browsers() {
     );
     alice.send(tungstenite::Message::text("hello bob")).unwrap();
     let text = bob.read().unwrap().into_text().unwrap();
-    assert!(text.ends_with(": hello bob"), "{text}");
+    assert_eq!(text.as_str(), "alice l.: hello bob");
     // Bob leaves without a word to the app; alice hears of it.
     drop(bob);
     let mut heard = Vec::new();

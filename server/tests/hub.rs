@@ -8,8 +8,8 @@ mod ws;
 use std::time::{Duration, Instant};
 
 use greenws::{
-    Hub, Message, Request, Resource, Response, ServerHandle, WebSocket, WebSocketApplication,
-    WebSocketHandler, WsgiServer,
+    CloseReason, HandshakeRequest, Hub, Message, Request, Resource, ServerHandle, Upgrade,
+    WebSocket, WebSocketApplication, WebSocketHandler, WsgiServer,
 };
 use ws::Raw;
 
@@ -33,16 +33,17 @@ fn leave_delivers_what_broadcast_already_queued() {
     let server = serve({
         let reports = reports.clone();
         move |req: &mut Request| {
-            let ws = req.websocket().unwrap();
-            let hub = Hub::new(256);
-            let id = hub.join(&ws);
-            let queued: usize = (0..200)
-                .map(|i| hub.broadcast(format!("message {i:03} {}", "x".repeat(1000))))
-                .sum();
-            hub.leave(id);
-            reports.put(format!("queued {queued}"));
-            let _ = ws.receive();
-            Response::upgraded()
+            req.upgrade(|ws| {
+                let hub = Hub::new(256);
+                let id = hub.join(&ws);
+                let queued: usize = (0..200)
+                    .map(|i| hub.broadcast(format!("message {i:03} {}", "x".repeat(1000))))
+                    .sum();
+                hub.leave(id);
+                reports.put(format!("queued {queued}"));
+                let _ = ws.receive();
+                Ok(())
+            })
         }
     });
     let mut raw = Raw::connect(server.local_addr(), "/");
@@ -62,15 +63,17 @@ struct Forgetful {
 }
 
 impl WebSocketApplication for Forgetful {
-    fn on_open(&self, ws: &WebSocket) {
+    type Session = ();
+
+    fn on_open(&self, ws: &WebSocket, _request: &HandshakeRequest) {
         self.hub.join(ws);
         self.reports
             .put(format!("open, {} members", self.hub.len()));
     }
 
-    fn on_message(&self, _ws: &WebSocket, _message: Message) {}
+    fn on_message(&self, _session: &mut (), _ws: &WebSocket, _message: Message) {}
 
-    fn on_close(&self, _ws: &WebSocket, _code: u16, _reason: &str) {
+    fn on_close(&self, _session: (), _ws: &WebSocket, _reason: &CloseReason) {
         self.reports
             .put(format!("closed, {} members", self.hub.len()));
     }
@@ -114,13 +117,14 @@ fn server_socket_open(client: std::net::SocketAddr) -> bool {
 #[test]
 fn dropping_the_hub_ends_its_member_greenlets() {
     let server = serve(|req: &mut Request| {
-        let ws = req.websocket().unwrap();
-        let hub = Hub::new(4);
-        hub.join(&ws);
-        hub.broadcast("hello");
-        drop(hub);
-        let _ = ws.receive();
-        Response::upgraded()
+        req.upgrade(|ws| {
+            let hub = Hub::new(4);
+            hub.join(&ws);
+            hub.broadcast("hello");
+            drop(hub);
+            let _ = ws.receive();
+            Ok(())
+        })
     });
     let mut raw = Raw::connect(server.local_addr(), "/");
     let client = raw.stream.local_addr().unwrap();

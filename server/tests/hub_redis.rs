@@ -17,7 +17,7 @@ mod ws;
 
 use std::sync::{Mutex, OnceLock};
 
-use greenws::{Hub, Message, Request, Response, ServerHandle, WebSocketHandler, WsgiServer};
+use greenws::{Hub, Message, Request, ServerHandle, Upgrade, WebSocketHandler, WsgiServer};
 use redis_server::{free_port, wait_until, RedisServer};
 
 /// A hub on the test's Redis.
@@ -36,26 +36,27 @@ fn hub(redis_url: &str) -> Hub {
 /// (answered "left").
 fn serve(hub: Hub) -> ServerHandle {
     let app = move |req: &mut Request| {
-        let Some(ws) = req.websocket() else {
-            return Response::text("a WebSocket");
-        };
-        let room = ws.path().trim_start_matches('/').to_owned();
-        let id = hub.join(&ws);
-        hub.join_room(id, &room);
-        if ws.send("joined").is_err() {
-            return Response::upgraded();
-        }
-        while let Ok(Some(Message::Text(text))) = ws.receive() {
-            if let Some(rest) = text.strip_prefix("all ") {
-                hub.broadcast(rest.to_owned());
-            } else if text == "leave" {
-                hub.leave_room(id, &room);
-                let _ = ws.send("left");
-            } else {
-                hub.broadcast_to(&room, text);
+        let hub = hub.clone();
+        req.upgrade(move |ws| {
+            let room = ws.path().trim_start_matches('/').to_owned();
+            let id = hub.join(&ws);
+            hub.join_room(id, &room);
+            ws.send("joined")?;
+            for message in ws.messages() {
+                let Message::Text(text) = message? else {
+                    continue;
+                };
+                if let Some(rest) = text.strip_prefix("all ") {
+                    hub.broadcast(rest.to_owned());
+                } else if text == "leave" {
+                    hub.leave_room(id, &room);
+                    ws.send("left")?;
+                } else {
+                    hub.broadcast_to(&room, text);
+                }
             }
-        }
-        Response::upgraded()
+            Ok(())
+        })
     };
     WsgiServer::bind("127.0.0.1:0")
         .unwrap()

@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use greenws::http::StatusCode;
-use greenws::{Error, Limits, Request, Response, ServerHandle, WebSocketHandler, WsgiServer};
+use greenws::{
+    Error, Limits, Request, Response, ServerHandle, Upgrade, WebSocketHandler, WsgiServer,
+};
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
@@ -54,35 +56,30 @@ fn certificate(name: &str) -> Certificate {
 fn app(req: &mut Request) -> Response {
     match req.path() {
         "/" => Response::text(format!("hello over {}", req.scheme())),
-        "/echo" | "/duplex" => match req.websocket() {
-            Some(ws) if ws.path() == "/echo" => {
-                while let Ok(Some(message)) = ws.receive() {
-                    if ws.send(message).is_err() {
-                        break;
-                    }
-                }
-                Response::upgraded()
+        "/echo" => req.upgrade(|ws| {
+            for message in ws.messages() {
+                ws.send(message?)?;
             }
-            Some(ws) => {
-                let senders: Vec<_> = (0..50)
-                    .map(|s| {
-                        let ws = ws.clone();
-                        green::spawn(move || {
-                            for m in 0..20 {
-                                ws.send(format!("sender {s:02} message {m:02} ").repeat(20))
-                                    .unwrap();
-                            }
-                        })
+            Ok(())
+        }),
+        "/duplex" => req.upgrade(|ws| {
+            let senders: Vec<_> = (0..50)
+                .map(|s| {
+                    let ws = ws.clone();
+                    green::spawn(move || {
+                        for m in 0..20 {
+                            ws.send(format!("sender {s:02} message {m:02} ").repeat(20))
+                                .unwrap();
+                        }
                     })
-                    .collect();
-                let got = ws.receive();
-                green::join_all(&senders, None);
-                let _ = ws.send(format!("receiver got {got:?}"));
-                let _ = ws.receive();
-                Response::upgraded()
-            }
-            None => Response::new(StatusCode::UPGRADE_REQUIRED),
-        },
+                })
+                .collect();
+            let got = ws.receive();
+            green::join_all(&senders, None);
+            ws.send(format!("receiver got {got:?}"))?;
+            let _ = ws.receive();
+            Ok(())
+        }),
         _ => Response::new(StatusCode::NOT_FOUND),
     }
 }

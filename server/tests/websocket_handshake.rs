@@ -10,7 +10,7 @@ mod ws;
 
 use std::time::Duration;
 
-use greenws::{Request, Response, ServerHandle, WebSocketHandler, WsgiServer};
+use greenws::{Request, ServerHandle, Upgrade, WebSocketHandler, WsgiServer};
 
 const UPGRADE: &str = "Host: t\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
                        Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n";
@@ -36,18 +36,16 @@ fn start() -> (ServerHandle, Channels) {
             if req.path() == "/slow" {
                 go.get();
             }
-            match req.websocket() {
-                Some(ws) => {
-                    reports.put("upgraded".into());
-                    let first = ws.receive();
-                    reports.put(format!("first message {first:?}"));
-                    Response::upgraded()
-                }
-                None => {
-                    reports.put("declined".into());
-                    Response::text("declined")
-                }
+            let response = req.upgrade(|ws| {
+                reports.put("upgraded".into());
+                let first = ws.receive();
+                reports.put(format!("first message {first:?}"));
+                Ok(())
+            });
+            if response.status() != 101 {
+                reports.put(format!("declined with {}", response.status().as_u16()));
             }
+            response
         })
         .unwrap();
     (server, channels)
@@ -109,11 +107,14 @@ fn bytes_that_arrive_while_the_app_decides_belong_to_http() {
     // sent before the 101, against the RFC.
     client.send(ws::frame(0x81, b"before the 101", true));
     channels.go.put(());
-    assert_eq!(next(&channels.reports), "declined");
-    // The app's answer goes out as HTTP; the frame's bytes are HTTP's too
-    // (what the HTTP layer makes of them is its business), and nothing was
-    // decoded as a message.
+    assert_eq!(next(&channels.reports), "declined with 400");
+    // The upgrade is refused over HTTP and the connection closes: the
+    // frame's bytes were never decoded as a message (the session did not
+    // run).
     let reply = client.reply();
-    assert_eq!((reply.status, reply.text().as_str()), (200, "declined"));
+    assert_eq!(reply.status, 400);
+    assert!(reply.text().contains("before the 101"), "{}", reply.text());
+    assert_eq!(reply.header("connection"), Some("close"));
+    assert!(client.is_closed());
     assert!(channels.reports.get_timeout(Duration::ZERO).is_none());
 }

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use greenws::{
-    Message, Request, Response, ServerHandle, WebSocketConfig, WebSocketHandler, WsgiServer,
+    Message, Request, ServerHandle, Upgrade, WebSocketConfig, WebSocketHandler, WsgiServer,
 };
 use ws::Raw;
 
@@ -34,45 +34,46 @@ fn start(config: WebSocketConfig) -> (ServerHandle, Channels) {
         .unwrap()
         .handler_class(WebSocketHandler::new().config(config))
         .start(move |req: &mut Request| {
-            let ws = req.websocket().unwrap();
-            match ws.path() {
-                // Sends a tick per command, reporting the input it holds,
-                // then receives everything on "drain".
-                "/ticks" => loop {
-                    match commands.get() {
-                        "tick" => {
-                            ws.send("tick").unwrap();
-                            reports.put(ws.buffered_input().to_string());
-                        }
-                        _ => {
-                            let mut intact = 0;
-                            for i in 0..40u8 {
-                                match ws.receive() {
-                                    Ok(Some(Message::Binary(b)))
-                                        if b.len() == 60_000 && b.iter().all(|&x| x == i) =>
-                                    {
-                                        intact += 1
-                                    }
-                                    other => reports.put(format!("message {i}: {other:?}")),
-                                }
+            req.upgrade(|ws| {
+                match ws.path() {
+                    // Sends a tick per command, reporting the input it holds,
+                    // then receives everything on "drain".
+                    "/ticks" => loop {
+                        match commands.get() {
+                            "tick" => {
+                                ws.send("tick").unwrap();
+                                reports.put(ws.buffered_input().to_string());
                             }
-                            reports.put(format!("drained {intact} intact"));
-                            break;
+                            _ => {
+                                let mut intact = 0;
+                                for i in 0..40u8 {
+                                    match ws.receive() {
+                                        Ok(Some(Message::Binary(b)))
+                                            if b.len() == 60_000 && b.iter().all(|&x| x == i) =>
+                                        {
+                                            intact += 1
+                                        }
+                                        other => reports.put(format!("message {i}: {other:?}")),
+                                    }
+                                }
+                                reports.put(format!("drained {intact} intact"));
+                                break;
+                            }
                         }
+                    },
+                    // Closes, then says what receive and the input held give.
+                    "/close" => {
+                        let closed = ws.close(4000, "done here");
+                        let after = ws.receive();
+                        reports.put(format!(
+                            "close: {closed:?}, then {after:?}, holding {}",
+                            ws.buffered_input()
+                        ));
                     }
-                },
-                // Closes, then says what receive and the input held give.
-                "/close" => {
-                    let closed = ws.close(4000, "done here");
-                    let after = ws.receive();
-                    reports.put(format!(
-                        "close: {closed:?}, then {after:?}, holding {}",
-                        ws.buffered_input()
-                    ));
+                    _ => {}
                 }
-                _ => {}
-            }
-            Response::upgraded()
+                Ok(())
+            })
         })
         .unwrap();
     (server, channels)
@@ -86,11 +87,9 @@ fn report(reports: &green::Queue<String>) -> String {
 
 #[test]
 fn a_send_only_app_holds_at_most_one_message_size_of_input() {
-    let config = WebSocketConfig {
-        max_message_size: 64 * 1024,
-        max_frame_size: 64 * 1024,
-        ..WebSocketConfig::default()
-    };
+    let config = WebSocketConfig::default()
+        .max_message_size(64 * 1024)
+        .max_frame_size(64 * 1024);
     let (server, channels) = start(config);
     let mut raw = Raw::connect(server.local_addr(), "/ticks");
     // 40 messages of 60 000 bytes: far more than the app may hold; the
@@ -143,10 +142,7 @@ fn a_close_discards_the_messages_that_arrive_before_the_peers_close() {
 
 #[test]
 fn a_close_ends_at_its_timeout_while_the_peer_floods() {
-    let config = WebSocketConfig {
-        close_timeout: Duration::from_millis(300),
-        ..WebSocketConfig::default()
-    };
+    let config = WebSocketConfig::default().close_timeout(Duration::from_millis(300));
     let (server, channels) = start(config);
     let mut raw = Raw::connect(server.local_addr(), "/close");
     assert_eq!(raw.read_close_code(), 4000);

@@ -9,15 +9,18 @@ mod support;
 
 use std::net::SocketAddr;
 
-use greenws::{Request, Response, ServerHandle, WebSocketHandler, WsgiServer};
+use greenws::{Request, Response, ServerHandle, Upgrade, WebSocketHandler, WsgiServer};
 
 fn start(handler: WebSocketHandler) -> ServerHandle {
     WsgiServer::bind("127.0.0.1:0")
         .unwrap()
         .handler_class(handler)
-        .start(|req: &mut Request| match req.websocket() {
-            Some(_) => Response::upgraded(),
-            None => Response::text("not a websocket"),
+        .start(|req: &mut Request| {
+            if req.is_websocket() {
+                req.upgrade(|_ws| Ok(()))
+            } else {
+                Response::text("not a websocket")
+            }
         })
         .unwrap()
 }

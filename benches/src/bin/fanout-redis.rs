@@ -25,7 +25,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::SinkExt;
-use greenws::{Hub, Message, Resource, WebSocket, WebSocketApplication, WebSocketHandler};
+use greenws::{
+    HandshakeRequest, Hub, Message, Resource, WebSocket, WebSocketApplication, WebSocketHandler,
+};
 use tokio_tungstenite::tungstenite;
 
 struct Options {
@@ -80,11 +82,13 @@ struct Chat {
 }
 
 impl WebSocketApplication for Chat {
-    fn on_open(&self, ws: &WebSocket) {
+    type Session = ();
+
+    fn on_open(&self, ws: &WebSocket, _request: &HandshakeRequest) {
         self.hub.join(ws);
     }
 
-    fn on_message(&self, _ws: &WebSocket, message: Message) {
+    fn on_message(&self, _session: &mut (), _ws: &WebSocket, message: Message) {
         self.hub.broadcast(message);
     }
 }

@@ -257,22 +257,31 @@ impl DuplexStream {
         if body.is_empty() {
             return self.write_all(head, deadline);
         }
-        self.before_io(Interest::Write);
-        let first = loop {
-            match (&mut self.stream.inner())
-                .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
-            {
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break 0,
-                Err(e) => return Err(e),
-                Ok(n) => break n,
-            }
+        let first = match self.try_write_parts(head, body) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+            result => result?,
         };
         if first < head.len() {
             self.write_all(&head[first..], deadline)?;
             self.write_all(body, deadline)
         } else {
             self.write_all(&body[first - head.len()..], deadline)
+        }
+    }
+
+    /// Writes what fits now of `head` then `body`, in one system call and
+    /// without waiting: the bytes written (from the start of `head`), or
+    /// `WouldBlock` when nothing fits. After a `WouldBlock` (or a short
+    /// write), [`wait_writable`](Self::wait_writable) waits for room.
+    pub fn try_write_parts(&self, head: &[u8], body: &[u8]) -> io::Result<usize> {
+        self.before_io(Interest::Write);
+        loop {
+            match (&mut self.stream.inner())
+                .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+            {
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                result => return result,
+            }
         }
     }
 

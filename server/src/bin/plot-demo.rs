@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use greenws::http::StatusCode;
-use greenws::{Request, Response, WebSocket, WebSocketHandler};
+use greenws::{CloseCode, Request, Response, Upgrade, WebSocket, WebSocketHandler};
 
 const TEST_HTML: &str = include_str!("../../../assets/test.html");
 const PLOT_JS: &str = include_str!("../../../assets/plot.js");
@@ -62,13 +62,11 @@ fn websocket_handler(addr: SocketAddr, scheme: &str) -> WebSocketHandler {
 }
 
 /// The seed's `handle(ws)`: `/echo` echoes, `/data` streams the points.
-fn handle(ws: &WebSocket, args: &Args) {
+fn handle(ws: &WebSocket, args: &Args) -> greenws::Result<()> {
     match ws.path() {
         "/echo" => {
-            while let Ok(Some(message)) = ws.receive() {
-                if ws.send(message).is_err() {
-                    break;
-                }
+            for message in ws.messages() {
+                ws.send(message?)?;
             }
         }
         "/data" => {
@@ -77,20 +75,20 @@ fn handle(ws: &WebSocket, args: &Args) {
             // sends.
             let reader = {
                 let ws = ws.clone();
-                green::spawn(move || while let Ok(Some(_)) = ws.receive() {})
+                green::spawn(move || ws.messages().try_for_each(|ack| ack.map(drop)))
             };
             for i in 0..args.points {
-                let point = format!("0 {i} {}\n", rand::random::<f64>());
-                if ws.send(point).is_err() {
-                    break;
-                }
+                ws.send(format!("0 {i} {}\n", rand::random::<f64>()))?;
                 green::sleep(Duration::from_millis(args.interval_ms));
             }
-            let _ = ws.close(1000, "all points sent");
-            let _ = reader.join();
+            ws.close(CloseCode::NORMAL, "all points sent")?;
+            if let Ok(Err(e)) = reader.join() {
+                log::debug!("/data from {}: {e}", ws.peer_addr());
+            }
         }
         _ => {}
     }
+    Ok(())
 }
 
 /// The seed's `app(environ, start_response)`.
@@ -109,15 +107,7 @@ fn app(req: &mut Request, args: &Args) -> Response {
         "/" | "/test.html" => Response::html(TEST_HTML),
         "/plot.js" => Response::bytes("text/javascript; charset=utf-8", PLOT_JS.as_bytes()),
         "/test" => Response::bytes("text/plain", "Yes this is a test!".as_bytes()),
-        "/echo" | "/data" => match req.websocket() {
-            Some(ws) => {
-                handle(&ws, args);
-                Response::upgraded()
-            }
-            None => Response::text("this is a WebSocket endpoint\n")
-                .with_status(StatusCode::UPGRADE_REQUIRED)
-                .with_header("upgrade", "websocket"),
-        },
+        "/echo" | "/data" => req.upgrade(|ws| handle(&ws, args)),
         _ => Response::text("Not Found\n").with_status(StatusCode::NOT_FOUND),
     }
 }

@@ -24,7 +24,8 @@ use std::sync::{Arc, Weak};
 use parking_lot::Mutex;
 
 use super::broker::{Broker, BrokerStats, LocalBroker, RedisBroker, RedisSettings, Topic};
-use super::{Message, PreparedMessage, WebSocket};
+use super::{PreparedMessage, WebSocket};
+use crate::proto::websocket::Message;
 use crate::Error;
 
 /// Member ids are unique in the process, not only in their hub: they are

@@ -1,98 +1,49 @@
 //! WebSocket: the handler class, the full-duplex `WebSocket` handle, and
 //! gevent-websocket's `Resource` / `WebSocketApplication` on top.
 //!
-//! tungstenite provides the protocol codec (frame headers, opcodes, close
-//! codes, the accept key); this module owns the hand-off from HTTP, the
-//! duplex I/O, limits, the heartbeat and the closing handshake.
+//! The protocol itself (frames, the decoder, close codes, the opening
+//! handshake) is the sans-IO [`proto::websocket`](crate::proto::websocket);
+//! this module owns the hand-off from HTTP, the duplex I/O, limits, the
+//! heartbeat and the closing handshake.
+//!
+//! One file, one job: `config.rs` (settings), `handler.rs` and `origin.rs`
+//! (the handler class), `upgrade.rs` (the app takes the connection),
+//! `handshake_request.rs` (the request, kept for the socket's life),
+//! `socket.rs` (the handle and its API), `reader.rs`, `writer.rs`,
+//! `closing.rs`, `heartbeat.rs` (its machinery), `messages.rs`,
+//! `prepared.rs`, `resource.rs`, `hub.rs` and `broker/` (how a hub reaches
+//! the members of other instances: in-process, or Redis pub/sub).
 
 mod broker;
-mod decoder;
+mod closing;
+mod config;
 // permessage-deflate (RFC 7692), sans-IO. Nothing calls it yet: issue 14's
-// integration wires it into the handshake and the frame layer.
+// integration wires it into the handshake and, through
+// `proto::websocket::MessageDecompressor`, into the decoder.
 #[cfg_attr(not(test), allow(dead_code, unused_imports))]
 mod deflate;
-mod handshake;
+mod handler;
+mod handshake_request;
+mod heartbeat;
 mod hub;
-mod message;
+mod messages;
+mod origin;
+mod prepared;
+mod reader;
 mod resource;
 mod socket;
-
-use std::time::Duration;
+#[cfg(test)]
+mod tests;
+mod upgrade;
+mod writer;
 
 pub use broker::BrokerStats;
-pub(crate) use handshake::Offer;
-pub use handshake::WebSocketHandler;
+pub use config::WebSocketConfig;
+pub use handler::WebSocketHandler;
+pub use handshake_request::HandshakeRequest;
 pub use hub::{Hub, HubBuilder, MemberId};
-pub use message::{CloseReason, Message};
+pub use messages::Messages;
+pub use prepared::PreparedMessage;
 pub use resource::{Resource, WebSocketApplication};
-pub use socket::{PreparedMessage, WebSocket};
-
-/// Limits, timeouts and heartbeat of the WebSockets a
-/// [`WebSocketHandler`] accepts. Every field has a default, chosen so that
-/// a public server can run with it:
-///
-/// - a peer can make a connection hold at most `max_message_size` + 65 KiB
-///   for input its app has not received (see
-///   [`WebSocket::buffered_input`]); the rest waits in the kernel;
-/// - a greenlet waiting in `receive` pings every 20 s, and a peer that
-///   sends nothing at all (not even a Pong) for 60 s is closed, so a
-///   half-open connection (a peer that vanished) is not held forever (the
-///   defaults of Python's `websockets`, which pings every 20 s and gives up
-///   20 s after an unanswered ping, are in the same range);
-/// - a close waits 5 s for the peer's Close, a send 30 s for a peer that
-///   does not read.
-///
-/// A timeout too large to represent (`Duration::MAX`) means no limit.
-///
-/// ```
-/// use std::time::Duration;
-/// let config = greenws::WebSocketConfig {
-///     max_message_size: 1 << 20,
-///     ping_interval: Some(Duration::from_secs(30)),
-///     ..greenws::WebSocketConfig::default()
-/// };
-/// assert_eq!(config.dead_peer_timeout, Some(Duration::from_secs(60)));
-/// let handler = greenws::WebSocketHandler::new().config(config);
-/// # let _ = handler;
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebSocketConfig {
-    /// Largest message, all fragments together (else close 1009). Also the
-    /// most a connection holds of messages taken in while its app only
-    /// sends. Default 16 MiB.
-    pub max_message_size: usize,
-    /// Largest single frame (else close 1009). Default 16 MiB.
-    pub max_frame_size: usize,
-    /// While a greenlet waits in `receive`, send a Ping this often.
-    /// Default 20 s; `None` (or zero) for no pings.
-    pub ping_interval: Option<Duration>,
-    /// Close a peer that sent nothing at all (not even a Pong) for this
-    /// long, with 1001; its `receive` returns `Err(Error::Timeout)`.
-    /// Checked while a greenlet waits in `receive`. Default 60 s; `None`
-    /// to wait for a peer forever.
-    pub dead_peer_timeout: Option<Duration>,
-    /// How long `close` waits for the peer's Close (data that arrives
-    /// meanwhile is discarded). Default 5 s.
-    pub close_timeout: Duration,
-    /// How long a `send` may wait for a peer that does not read before the
-    /// connection is dropped. Default 30 s.
-    pub send_timeout: Duration,
-    /// The kernel's send buffer for each socket (`SO_SNDBUF`), which bounds
-    /// how much a peer that does not read can hold up. Default: the
-    /// kernel's own sizing.
-    pub send_buffer: Option<usize>,
-}
-
-impl Default for WebSocketConfig {
-    fn default() -> Self {
-        WebSocketConfig {
-            max_message_size: 16 << 20,
-            max_frame_size: 16 << 20,
-            ping_interval: Some(Duration::from_secs(20)),
-            dead_peer_timeout: Some(Duration::from_secs(60)),
-            close_timeout: Duration::from_secs(5),
-            send_timeout: Duration::from_secs(30),
-            send_buffer: None,
-        }
-    }
-}
+pub use socket::WebSocket;
+pub use upgrade::{Upgrade, WebSocketOffer};

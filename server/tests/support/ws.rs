@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use greenws::proto::websocket::{FrameHeader, OpCode, MAX_HEADER_LEN};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::Response;
 use tungstenite::stream::MaybeTlsStream;
@@ -84,23 +85,20 @@ impl Raw {
 
     /// Reads one (unmasked, server) frame: (first byte, payload).
     pub fn read_frame(&mut self) -> std::io::Result<(u8, Vec<u8>)> {
-        let mut head = [0u8; 2];
-        self.stream.read_exact(&mut head)?;
-        let len = match head[1] & 0x7f {
-            126 => {
-                let mut b = [0u8; 2];
-                self.stream.read_exact(&mut b)?;
-                u16::from_be_bytes(b) as usize
+        // The header byte by byte, until the crate's parser has all of it.
+        let mut head = Vec::with_capacity(MAX_HEADER_LEN);
+        let header = loop {
+            let mut byte = [0u8; 1];
+            self.stream.read_exact(&mut byte)?;
+            head.push(byte[0]);
+            match FrameHeader::parse(&head) {
+                Ok(Some((header, _))) => break header,
+                Ok(None) => {}
+                Err(e) => panic!("the server sent a malformed frame header: {e}"),
             }
-            127 => {
-                let mut b = [0u8; 8];
-                self.stream.read_exact(&mut b)?;
-                u64::from_be_bytes(b) as usize
-            }
-            n => n as usize,
         };
-        assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
-        let mut payload = vec![0; len];
+        assert_eq!(header.mask, None, "server frames are not masked");
+        let mut payload = vec![0; header.payload_len as usize];
         self.stream.read_exact(&mut payload)?;
         Ok((head[0], payload))
     }
@@ -139,27 +137,12 @@ impl Raw {
     }
 }
 
-/// A client frame.
+/// A client frame: `first` is the first byte as sent (FIN, RSV bits and
+/// opcode, reserved ones included), masked unless told not to.
 pub fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    let bit = if masked { 0x80 } else { 0 };
-    let mut out = vec![first];
-    match payload.len() {
-        n if n < 126 => out.push(bit | n as u8),
-        n if n < 65536 => {
-            out.push(bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
-    }
+    let mask = masked.then_some([0x12, 0x34, 0x56, 0x78]);
+    let mut out = Vec::new();
+    FrameHeader::new(OpCode::Binary, payload.len() as u64, mask).append_frame(payload, &mut out);
+    out[0] = first;
     out
 }

@@ -40,7 +40,7 @@ mod subscriber;
 pub(crate) use self::local::LocalBroker;
 pub(crate) use self::redis::{RedisBroker, RedisSettings};
 
-use super::Message;
+use crate::proto::websocket::Message;
 
 /// Where a broadcast goes: to every member, or to the members of a room.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

@@ -1,0 +1,252 @@
+//! The write side of a `WebSocket`: frames out, one at a time under the
+//! writer lock, masked as the role asks; and back-pressure: sends that
+//! wait for a slow peer, sends that do not ([`WebSocket::try_send`]), and
+//! what is queued for the peer ([`WebSocket::buffered_amount`]).
+//!
+//! A frame is never left half-written. A send that waits writes all of
+//! its frame or loses the connection (after the send timeout). A send that
+//! does not wait writes what the socket takes at once; if that is only
+//! part of the frame, the rest is kept as the writer's tail, written before
+//! any other frame, and a greenlet is started to write it.
+
+use std::hash::BuildHasher;
+use std::io::{self, ErrorKind};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::prepared::PreparedMessage;
+use super::WebSocket;
+use crate::proto::websocket::{apply_mask, FrameHeader, OpCode, Role};
+use crate::Error;
+
+/// The write state of a connection, behind its writer lock.
+#[derive(Default)]
+pub(super) struct Writer {
+    /// The unwritten end of a frame a `try_send` began: whoever writes
+    /// next sends it before anything else.
+    tail: Vec<u8>,
+}
+
+impl WebSocket {
+    /// Sends one frame, waiting for room as needed.
+    pub(super) fn send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        let mut writer = self.inner.writer.lock();
+        if self.closing() {
+            return Err(Error::Closed);
+        }
+        self.write_frame(&mut writer, opcode, payload)
+    }
+
+    /// Sends one data frame without waiting (see [`WebSocket::try_send`]).
+    pub(super) fn try_send_frame(&self, opcode: OpCode, payload: &[u8]) -> Result<(), Error> {
+        let Some(mut writer) = self.inner.writer.try_lock() else {
+            return Err(self.would_block());
+        };
+        if self.closing() {
+            return Err(Error::Closed);
+        }
+        let header = self.frame_header(opcode, payload.len());
+        let masked;
+        let payload = match header.mask {
+            None => payload,
+            Some(mask) => {
+                masked = masked_copy(payload, mask);
+                &masked[..]
+            }
+        };
+        let result = self.try_write_encoded(&mut writer, &header.encode(), payload);
+        result.map_err(|e| match e.kind() {
+            ErrorKind::WouldBlock => self.would_block(),
+            _ => self.lose_writer(e),
+        })
+    }
+
+    /// Sends a frame encoded once for many sockets.
+    pub(super) fn send_prepared_frame(&self, message: &PreparedMessage) -> Result<(), Error> {
+        match self.inner.role {
+            Role::Server => {
+                let mut writer = self.inner.writer.lock();
+                if self.closing() {
+                    return Err(Error::Closed);
+                }
+                self.write_encoded(&mut writer, message.server_frame(), &[])
+            }
+            // A client masks every frame with a key of its own.
+            Role::Client => self.send_frame(message.opcode(), message.payload()),
+        }
+    }
+
+    /// Writes one final frame, waiting for room; the caller holds the
+    /// writer lock.
+    pub(super) fn write_frame(
+        &self,
+        writer: &mut Writer,
+        opcode: OpCode,
+        payload: &[u8],
+    ) -> Result<(), Error> {
+        let header = self.frame_header(opcode, payload.len());
+        match header.mask {
+            None => self.write_encoded(writer, &header.encode(), payload),
+            Some(mask) => self.write_encoded(writer, &header.encode(), &masked_copy(payload, mask)),
+        }
+    }
+
+    /// A final frame's header as this end sends it: a client's masked with
+    /// a fresh key, a server's unmasked.
+    fn frame_header(&self, opcode: OpCode, len: usize) -> FrameHeader {
+        let mask = match self.inner.role {
+            Role::Server => None,
+            Role::Client => Some(fresh_mask_key()),
+        };
+        FrameHeader::new(opcode, len as u64, mask)
+    }
+
+    /// Writes the tail of an earlier frame, then `head` and `payload`,
+    /// waiting for room up to the send timeout. A write that fails or
+    /// times out loses the connection (a frame cannot be taken back
+    /// halfway).
+    fn write_encoded(&self, writer: &mut Writer, head: &[u8], payload: &[u8]) -> Result<(), Error> {
+        let deadline = crate::deadline::after(self.inner.config.send_timeout);
+        let result = self
+            .flush_tail(writer, deadline)
+            .and_then(|()| self.write_all(head, payload, deadline));
+        result.map_err(|e| self.lose_writer(e))
+    }
+
+    /// Writes `head` then `payload`: in one system call when the socket has
+    /// room; else waiting for room, with what is left published as unsent.
+    fn write_all(&self, head: &[u8], payload: &[u8], deadline: Option<Instant>) -> io::Result<()> {
+        let io = &self.inner.io;
+        let total = head.len() + payload.len();
+        let mut written = written_now(io.try_write_parts(head, payload))?;
+        if written < total {
+            while written < total {
+                self.inner.unsent.store(total - written, Ordering::Relaxed);
+                io.wait_writable(deadline)?;
+                let (head, payload) = unwritten(head, payload, written);
+                written += written_now(io.try_write_parts(head, payload))?;
+            }
+            self.inner.unsent.store(0, Ordering::Relaxed);
+        }
+        io.flush(deadline)
+    }
+
+    /// Writes what an earlier `try_send` left, waiting as needed.
+    fn flush_tail(&self, writer: &mut Writer, deadline: Option<Instant>) -> io::Result<()> {
+        if !writer.tail.is_empty() {
+            self.write_all(&writer.tail, &[], deadline)?;
+            writer.tail = Vec::new();
+        }
+        self.inner.io.flush(deadline)
+    }
+
+    /// Writes a frame without waiting: `WouldBlock` when the tail of an
+    /// earlier one is still there or none of this one fits; else the frame
+    /// is sent, or its rest kept as the tail for a flusher greenlet.
+    fn try_write_encoded(
+        &self,
+        writer: &mut Writer,
+        head: &[u8],
+        payload: &[u8],
+    ) -> io::Result<()> {
+        let io = &self.inner.io;
+        if !writer.tail.is_empty() {
+            let written = written_now(io.try_write_parts(&writer.tail, &[]))?;
+            writer.tail.drain(..written);
+            self.inner
+                .unsent
+                .store(writer.tail.len(), Ordering::Relaxed);
+            if !writer.tail.is_empty() {
+                return Err(ErrorKind::WouldBlock.into());
+            }
+            // Up to a message's worth: not kept once written.
+            writer.tail = Vec::new();
+        }
+        let written = io.try_write_parts(head, payload)?;
+        if written == 0 {
+            return Err(ErrorKind::WriteZero.into());
+        }
+        let total = head.len() + payload.len();
+        if written < total {
+            let (head, payload) = unwritten(head, payload, written);
+            writer.tail.reserve_exact(total - written);
+            writer.tail.extend_from_slice(head);
+            writer.tail.extend_from_slice(payload);
+            self.inner
+                .unsent
+                .store(writer.tail.len(), Ordering::Relaxed);
+        }
+        if !writer.tail.is_empty() || io.needs_flush() {
+            self.spawn_flusher();
+        }
+        Ok(())
+    }
+
+    /// Starts a greenlet that writes the tail (and what TLS still holds),
+    /// waiting for room up to the send timeout.
+    fn spawn_flusher(&self) {
+        let ws = self.clone();
+        green::spawn(move || {
+            let mut writer = ws.inner.writer.lock();
+            let deadline = crate::deadline::after(ws.inner.config.send_timeout);
+            if let Err(e) = ws.flush_tail(&mut writer, deadline) {
+                ws.lose_writer(e);
+            }
+        });
+    }
+
+    /// A write failed or timed out: nothing more can be written, and the
+    /// connection is lost.
+    fn lose_writer(&self, e: io::Error) -> Error {
+        let timed_out = e.kind() == ErrorKind::TimedOut;
+        let error = if timed_out {
+            Error::Timeout
+        } else {
+            Error::ConnectionLost
+        };
+        self.record_failure(error.duplicate());
+        self.inner.unsent.store(0, Ordering::Relaxed);
+        // Mark the close as done: nothing more can be written.
+        self.inner.close_sent.store(true, Ordering::SeqCst);
+        self.finish();
+        error
+    }
+
+    fn would_block(&self) -> Error {
+        Error::WouldBlock {
+            buffered: self.buffered_amount(),
+        }
+    }
+}
+
+/// The bytes a write took, with "nothing now" as 0.
+fn written_now(result: io::Result<usize>) -> io::Result<usize> {
+    match result {
+        Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
+        Ok(0) => Err(ErrorKind::WriteZero.into()),
+        result => result,
+    }
+}
+
+/// What is left of `head` then `payload` after `written` bytes.
+fn unwritten<'a>(head: &'a [u8], payload: &'a [u8], written: usize) -> (&'a [u8], &'a [u8]) {
+    match written.checked_sub(head.len()) {
+        None => (&head[written..], payload),
+        Some(into_payload) => (&[], &payload[into_payload..]),
+    }
+}
+
+fn masked_copy(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+    let mut masked = payload.to_vec();
+    apply_mask(&mut masked, mask, 0);
+    masked
+}
+
+/// A masking key for a client's frame. RFC 6455 section 5.3 asks for one
+/// a page's script cannot predict: this is SipHash under the process's
+/// random keys (std's `RandomState`, which takes fresh keys for each
+/// call), unpredictable without them.
+fn fresh_mask_key() -> [u8; 4] {
+    let bits = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
+    (bits as u32).to_ne_bytes()
+}
