@@ -65,6 +65,9 @@ pub enum Error {
     },
     /// The TLS certificate or key could not be used; the message says why.
     Tls(String),
+    /// A setting cannot be used (a Redis URL that does not parse...); the
+    /// message says which and why.
+    Config(String),
 }
 
 /// `Result` with this crate's [`Error`].
@@ -100,6 +103,7 @@ impl fmt::Display for Error {
                 "the WebSocket peer did not answer the Close within {timeout:?}"
             ),
             Error::Tls(why) => write!(f, "TLS setup failed: {why}"),
+            Error::Config(why) => write!(f, "invalid configuration: {why}"),
         }
     }
 }
@@ -167,6 +171,7 @@ impl Error {
             Error::ConnectionLost => Error::ConnectionLost,
             Error::CloseTimeout { timeout } => Error::CloseTimeout { timeout: *timeout },
             Error::Tls(why) => Error::Tls(why.clone()),
+            Error::Config(why) => Error::Config(why.clone()),
         }
     }
 
