@@ -68,6 +68,9 @@ pub enum Error {
     /// Compressing a WebSocket message failed (permessage-deflate): a bug
     /// rather than bad input. The connection was closed with 1011.
     Compression(String),
+    /// A setting cannot be used (a Redis URL that does not parse...); the
+    /// message says which and why.
+    Config(String),
 }
 
 /// `Result` with this crate's [`Error`].
@@ -104,6 +107,7 @@ impl fmt::Display for Error {
             ),
             Error::Tls(why) => write!(f, "TLS setup failed: {why}"),
             Error::Compression(why) => write!(f, "WebSocket message compression failed: {why}"),
+            Error::Config(why) => write!(f, "invalid configuration: {why}"),
         }
     }
 }
@@ -172,6 +176,7 @@ impl Error {
             Error::CloseTimeout { timeout } => Error::CloseTimeout { timeout: *timeout },
             Error::Tls(why) => Error::Tls(why.clone()),
             Error::Compression(why) => Error::Compression(why.clone()),
+            Error::Config(why) => Error::Config(why.clone()),
         }
     }
 

@@ -132,7 +132,7 @@ pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};
 pub use websocket::{
-    ContextTakeover, DeflateConfig, HandshakeRequest, Hub, MemberId, Messages, PreparedMessage,
-    Resource, Upgrade, WebSocket, WebSocketApplication, WebSocketConfig, WebSocketHandler,
-    WebSocketOffer,
+    BrokerStats, ContextTakeover, DeflateConfig, HandshakeRequest, Hub, HubBuilder, MemberId,
+    Messages, PreparedMessage, Resource, Upgrade, WebSocket, WebSocketApplication, WebSocketConfig,
+    WebSocketHandler, WebSocketOffer,
 };
