@@ -79,7 +79,7 @@ document.getElementById('f').onsubmit = e => {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    common::init_logging();
+    let _logging = common::init_logging();
     let chat = Chat {
         hub: Hub::new(256),
         members: Mutex::new(HashMap::new()),

@@ -8,13 +8,14 @@ use std::net::{Shutdown, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode, Version};
 
 use green::net::TcpStream;
 
+use crate::access_log;
 use crate::codec::encode::{status_has_no_body, write_head, Framing};
 use crate::codec::head::{connection_tokens, parse_head, HeadError, RequestHead};
 use crate::io::{is_timeout, ConnIo};
@@ -154,7 +155,7 @@ impl Connection<'_> {
 
         let sent = self.send(response, version, is_head, keep_alive)?;
         if let Some(line) = request_line {
-            access_log(self.peer, &line, &sent, started);
+            access_log::record(self.peer, &line, sent.status, sent.body_bytes, started);
         }
         if !sent.keep_alive && client_may_send {
             return Some(false);
@@ -419,8 +420,8 @@ impl Connection<'_> {
         let line = line.as_str();
         let response = Response::error(status, message).with_header("connection", "close");
         if let Some(sent) = self.send(response, Version::HTTP_11, false, false) {
-            if access_log_enabled() {
-                access_log(self.peer, line, &sent, started);
+            if access_log::enabled() {
+                access_log::record(self.peer, line, sent.status, sent.body_bytes, started);
             }
         }
     }
@@ -490,7 +491,7 @@ fn settle(
             client_may_send = req.body_error().is_none();
         }
     }
-    let request_line = access_log_enabled().then(|| req.request_line());
+    let request_line = access_log::enabled().then(|| req.request_line());
     Some((response, keep_alive, client_may_send, request_line))
 }
 
@@ -532,13 +533,14 @@ fn end_upgraded(peer: SocketAddr, req: &mut Request<'_>, panicked: bool, started
     if let Some(ws) = req.io().upgraded() {
         ws.close_after_app(panicked);
     }
-    if access_log_enabled() {
-        let sent = Sent {
-            status: StatusCode::SWITCHING_PROTOCOLS,
-            body_bytes: 0,
-            keep_alive: false,
-        };
-        access_log(peer, &req.request_line(), &sent, started);
+    if access_log::enabled() {
+        access_log::record(
+            peer,
+            &req.request_line(),
+            StatusCode::SWITCHING_PROTOCOLS,
+            0,
+            started,
+        );
     }
 }
 
@@ -573,63 +575,4 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("a panic with a non-string payload")
-}
-
-fn access_log_enabled() -> bool {
-    log::log_enabled!(target: "greenws::access", log::Level::Info)
-}
-
-/// Logs one request in pywsgi's format:
-/// `IP - - [date] "REQUEST LINE" status bytes duration`.
-#[inline(never)]
-fn access_log(peer: SocketAddr, request_line: &str, sent: &Sent, started: Instant) {
-    log::info!(
-        target: "greenws::access",
-        "{} - - [{}] \"{}\" {} {} {:.6}",
-        peer.ip(),
-        log_time(SystemTime::now()),
-        request_line,
-        sent.status.as_u16(),
-        sent.body_bytes,
-        started.elapsed().as_secs_f64()
-    );
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (UTC), as pywsgi's access log shows time.
-fn log_time(now: SystemTime) -> String {
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_time_formats_utc() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723);
-        assert_eq!(log_time(t), "2000-02-29 01:02:03");
-        assert_eq!(log_time(SystemTime::UNIX_EPOCH), "1970-01-01 00:00:00");
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_798_761_599);
-        assert_eq!(log_time(t), "2026-12-31 23:59:59");
-    }
 }

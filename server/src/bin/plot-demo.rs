@@ -87,7 +87,7 @@ fn app(req: &mut Request, args: &Args) -> Response {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    common::init_logging();
+    let _logging = common::init_logging();
     let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
     let addr = server.local_addr();
     common::announce(args.listen.scheme(), addr);
@@ -98,7 +98,7 @@ fn main() -> greenws::Result<()> {
 
     let stopper = handle.stopper();
     if let Err(e) = ctrlc::set_handler(move || {
-        eprintln!("stopping (Ctrl-C)");
+        log::warn!("stopping (Ctrl-C)");
         stopper.stop(Duration::from_secs(5));
     }) {
         log::warn!("Ctrl-C will not stop the server gracefully: {e}");
@@ -111,7 +111,7 @@ fn main() -> greenws::Result<()> {
         }
         let url = format!("{}://{local}/", args.listen.scheme());
         if let Err(e) = webbrowser::open(&url) {
-            eprintln!("could not open a browser ({e}); open {url} yourself");
+            log::warn!("could not open a browser ({e}); open {url} yourself");
         }
     }
     handle.wait();
