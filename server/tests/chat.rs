@@ -201,6 +201,10 @@ fn the_chat_example_relays_messages_between_browsers() {
 
     let mut alice = ws::connect(server.addr, "/chat");
     let mut bob = ws::connect(server.addr, "/chat");
+    // The 101 comes before the app's on_open: bob is in the hub once he
+    // reads his own "joined" notice, not when his handshake returns.
+    let notice = bob.read().unwrap().into_text().unwrap();
+    assert!(notice.ends_with("joined (2 here)"), "{notice}");
     alice.send(tungstenite::Message::text("hello bob")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -354,27 +354,35 @@ impl WebSocket {
             } else if !self.inner.io.readable_hint() {
                 return Step::Nothing;
             }
-            let io = &self.inner.io;
-            let step = READ_SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                match io.try_read(&mut scratch[..]) {
-                    Ok(0) => Some(Step::Eof),
-                    Ok(n) => {
-                        reader.last_seen = Instant::now();
-                        match reader.decoder.push(&mut scratch[..n]) {
-                            Ok(Some(event)) => Some(Step::Event(event)),
-                            Ok(None) => None,
-                            Err(e) => Some(Step::Decode(e)),
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => (!wait).then_some(Step::Nothing),
-                    Err(e) => Some(Step::Io(e)),
-                }
-            });
-            if let Some(step) = step {
+            if let Some(step) = self.read_once(reader, wait) {
                 return step;
             }
         }
+    }
+
+    /// One read into this worker's scratch buffer, fed to the decoder.
+    /// Out of line on purpose: the compiler may compute a thread-local's
+    /// address once per function, and `read_step` blocks and may resume on
+    /// another worker; here, with no blocking point, the address is fresh.
+    #[inline(never)]
+    fn read_once(&self, reader: &mut Reader, wait: bool) -> Option<Step> {
+        let io = &self.inner.io;
+        READ_SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            match io.try_read(&mut scratch[..]) {
+                Ok(0) => Some(Step::Eof),
+                Ok(n) => {
+                    reader.last_seen = Instant::now();
+                    match reader.decoder.push(&mut scratch[..n]) {
+                        Ok(Some(event)) => Some(Step::Event(event)),
+                        Ok(None) => None,
+                        Err(e) => Some(Step::Decode(e)),
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => (!wait).then_some(Step::Nothing),
+                Err(e) => Some(Step::Io(e)),
+            }
+        })
     }
 
     /// Handles a control frame from the peer.

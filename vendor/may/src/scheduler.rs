@@ -60,6 +60,16 @@ fn init_scheduler() {
         s.timer_thread.run(&timer_event_handler);
     });
 
+    // greenws: wakes a sleeping worker to help one that is stuck (see
+    // `Selector::watch`)
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if workers > 1 {
+        thread::Builder::new()
+            .name("may-watchdog".into())
+            .spawn(|| unsafe { &*SCHED }.get_selector().watch())
+            .expect("can't spawn the watchdog thread");
+    }
+
     let core_ids = core_affinity::get_core_ids().unwrap();
     let pin_cores = config().get_worker_pin();
     // io event loop thread
@@ -210,9 +220,18 @@ impl Scheduler {
     #[inline]
     pub fn schedule_global(&self, co: CoroutineImpl) {
         static NEXT_THREAD_ID: AtomicUsize = AtomicUsize::new(0);
-        let thread_id = NEXT_THREAD_ID
+        let mut thread_id = NEXT_THREAD_ID
             .fetch_add(1, Ordering::Relaxed)
             .rem_euclid(self.workers);
+        // greenws: only its own worker takes from a global queue; prefer a
+        // worker that waits for work over one that is busy (or stuck)
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(idle) = (0..self.workers)
+            .map(|k| (thread_id + k) % self.workers)
+            .find(|&k| self.get_selector().is_polling(k))
+        {
+            thread_id = idle;
+        }
         let global = unsafe { self.global_queues.get_unchecked(thread_id) };
         global.push(co);
         // signal one waiting thread if any

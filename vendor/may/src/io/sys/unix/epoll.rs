@@ -1,9 +1,8 @@
 use std::io;
 use std::os::fd::AsFd;
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-#[cfg(feature = "io_timeout")]
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{from_nix_error, EventData, IoData};
@@ -27,6 +26,18 @@ struct SingleSelector {
     #[cfg(feature = "io_timeout")]
     timer_list: TimerList,
     free_ev: Queue<Arc<EventData>>,
+    // greenws: other workers may dispatch this selector's events (see
+    // `help_stalled`). `dispatch` keeps their dispatch apart from the
+    // owner's timer handling, `helpers` counts those between their
+    // `epoll_wait` and the end of their dispatch (event data is freed only
+    // when there are none), `rounds` counts the owner's loops, `polling`
+    // is true while the owner waits in `epoll_wait`, and `help_wanted` is
+    // set by the watchdog (see `watch`).
+    dispatch: Mutex<()>,
+    helpers: AtomicUsize,
+    rounds: AtomicUsize,
+    polling: AtomicBool,
+    help_wanted: AtomicBool,
 }
 
 impl SingleSelector {
@@ -44,6 +55,11 @@ impl SingleSelector {
             epoll,
             evfd,
             free_ev: Queue::new(),
+            dispatch: Mutex::new(()),
+            helpers: AtomicUsize::new(0),
+            rounds: AtomicUsize::new(0),
+            polling: AtomicBool::new(false),
+            help_wanted: AtomicBool::new(false),
             #[cfg(feature = "io_timeout")]
             timer_list: TimerList::new(),
         })
@@ -90,59 +106,37 @@ impl Selector {
         let epoll = &single_selector.epoll;
 
         // Wait for epoll events for at most timeout_ms milliseconds
-        let n = epoll.wait(events, timeout_ms)?;
+        single_selector.polling.store(true, Ordering::SeqCst);
+        let n = epoll.wait(events, timeout_ms);
+        single_selector.polling.store(false, Ordering::SeqCst);
+        let n = n?;
         // println!("epoll_wait = {}", n);
 
         // collect coroutines
-        for event in &events[..n] {
-            if event.data() == 0 {
-                // this is just a wakeup event, ignore it
-                let mut buf = [0u8; 8];
-                // clear the eventfd, ignore the result
-                read(single_selector.evfd.as_fd(), &mut buf).ok();
-                // info!("got wakeup event in select, id={}", id);
-                scheduler.collect_global(id);
-                continue;
-            }
-            let data = unsafe { &mut *(event.data() as *mut EventData) };
-            let events = event.events().bits() as usize;
-            // info!("select got event, data={:p}, events={}", data, events);
-            data.io_flag.fetch_or(events, Ordering::Release);
-
-            // first check the atomic co, this may be grab by the worker first
-            let co = match data.co.take() {
-                Some(co) => co,
-                None => continue,
-            };
-
-            // it's safe to remove the timer since we are running the timer_list in the same thread
-            #[cfg(feature = "io_timeout")]
-            data.timer.borrow_mut().take().map(|h| {
-                unsafe {
-                    // tell the timer handler not to cancel the io
-                    // it's not always true that you can really remove the timer entry
-                    h.with_mut_data(|value| value.data.event_data = std::ptr::null_mut());
-                }
-                h.remove()
-            });
-
-            #[cfg(feature = "work_steal")]
-            scheduler.schedule_with_id(co, id);
-            #[cfg(not(feature = "work_steal"))]
-            crate::coroutine_impl::run_coroutine(co);
-        }
+        dispatch(scheduler, id, Some(single_selector), &events[..n]);
+        single_selector.rounds.fetch_add(1, Ordering::Relaxed);
 
         // run all the local tasks
         scheduler.run_queued_tasks(id);
+
+        // greenws: serve the events of workers that are not running
+        if self.help_stalled(scheduler, id, events) {
+            scheduler.run_queued_tasks(id);
+        }
 
         // free the unused event_data
         self.free_unused_event_data(id);
 
         // deal with the timer list
         #[cfg(feature = "io_timeout")]
-        let next_expire = single_selector
-            .timer_list
-            .schedule_timer(now(), &timeout_handler);
+        let next_expire = match single_selector.dispatch.try_lock() {
+            Ok(_dispatch) => single_selector
+                .timer_list
+                .schedule_timer(now(), &timeout_handler),
+            // greenws: a helper is dispatching here; never wait for it (it
+            // may be the one waiting for a CPU), look again in 1 ms
+            Err(_) => Some(1_000_000),
+        };
         #[cfg(not(feature = "io_timeout"))]
         let next_expire = None;
         Ok(next_expire)
@@ -230,8 +224,111 @@ impl Selector {
     // must free them before the next epoll_wait
     #[inline]
     fn free_unused_event_data(&self, id: usize) {
-        let free_ev = &self.vec[id].free_ev;
-        while !free_ev.bulk_pop().is_empty() {}
+        let single_selector = &self.vec[id];
+        let free_ev = &single_selector.free_ev;
+        loop {
+            let batch = free_ev.bulk_pop();
+            if batch.is_empty() {
+                return;
+            }
+            // greenws: a helper may still dispatch an event it took before
+            // the fd was deleted; keep the data until no helper is inside.
+            if single_selector.helpers.load(Ordering::SeqCst) != 0 {
+                for data in batch {
+                    free_ev.push(data);
+                }
+                return;
+            }
+        }
+    }
+
+    /// greenws: a worker's sockets are registered with its own epoll, so
+    /// while that worker thread waits for a CPU (the OS runs another
+    /// thread) its ready connections wait with it, up to a scheduler tick
+    /// (4 ms at HZ=250), however idle the other workers are; stealing
+    /// only moves coroutines already queued. So, after each of its own
+    /// rounds, a worker takes the ready events of up to three other
+    /// selectors whose owner has not finished a round since this worker
+    /// last looked, and runs their coroutines itself. Returns true if it
+    /// took any.
+    fn help_stalled(&self, scheduler: &Scheduler, id: usize, events: &mut [SysEvent]) -> bool {
+        let count = self.vec.len();
+        if count < 2 {
+            return false;
+        }
+        thread_local! {
+            static SEEN: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        SEEN.with(|seen| {
+            let mut seen = seen.borrow_mut();
+            seen.resize(count, usize::MAX);
+            let mut took = false;
+            for other in (1..count.min(4)).map(|k| (id + k) % count) {
+                let single_selector = &self.vec[other];
+                let rounds = single_selector.rounds.load(Ordering::Relaxed);
+                let wanted = single_selector.help_wanted.swap(false, Ordering::Relaxed);
+                if std::mem::replace(&mut seen[other], rounds) != rounds && !wanted {
+                    continue; // its owner made progress since the last look
+                }
+                let Ok(_dispatch) = single_selector.dispatch.try_lock() else {
+                    continue;
+                };
+                single_selector.helpers.fetch_add(1, Ordering::SeqCst);
+                let n = single_selector
+                    .epoll
+                    .wait(events, EpollTimeout::ZERO)
+                    .unwrap_or(0);
+                // the owner's wakeup eventfd is level-triggered: left
+                // unread, it still wakes the owner
+                dispatch(scheduler, id, None, &events[..n]);
+                single_selector.helpers.fetch_sub(1, Ordering::SeqCst);
+                took |= n > 0;
+            }
+            took
+        })
+    }
+
+    /// greenws: the watchdog, run by a thread of its own. A worker that
+    /// runs one coroutine for long (a CPU-heavy handler, a blocking call)
+    /// or that the OS does not run holds up the ready connections of its
+    /// epoll; while the other workers are busy they help at each round
+    /// (`help_stalled`), but a worker asleep in `epoll_wait` never learns
+    /// of them. Every millisecond while a worker is out of `epoll_wait`
+    /// (every 10 ms when none is), this wakes a sleeping worker to help
+    /// each worker that has not finished a round since the last look.
+    pub fn watch(&self) {
+        let count = self.vec.len();
+        let mut last_rounds = vec![usize::MAX; count];
+        loop {
+            let mut any_busy = false;
+            for (id, single_selector) in self.vec.iter().enumerate() {
+                let rounds = single_selector.rounds.load(Ordering::Relaxed);
+                let stalled = std::mem::replace(&mut last_rounds[id], rounds) == rounds;
+                if single_selector.polling.load(Ordering::SeqCst) {
+                    continue;
+                }
+                any_busy = true;
+                if !stalled {
+                    continue;
+                }
+                let sleeper = (1..count)
+                    .map(|k| (id + k) % count)
+                    .find(|&k| self.vec[k].polling.load(Ordering::SeqCst));
+                if let Some(sleeper) = sleeper {
+                    single_selector.help_wanted.store(true, Ordering::Relaxed);
+                    self.wakeup(sleeper);
+                }
+            }
+            let pause = if any_busy { 1 } else { 10 };
+            std::thread::sleep(Duration::from_millis(pause));
+        }
+    }
+
+    /// greenws: true while worker `id` waits in `epoll_wait` (it has
+    /// nothing queued and will see new work at once).
+    #[inline]
+    pub fn is_polling(&self, id: usize) -> bool {
+        self.vec[id].polling.load(Ordering::Relaxed)
     }
 
     // register the io request to the timeout list
@@ -246,5 +343,51 @@ impl Selector {
             self.wakeup(id);
         }
         io.timer.borrow_mut().replace(h);
+    }
+}
+
+/// Schedules the coroutines waiting for `events` on worker `id`'s queue.
+/// `own` is the selector of `id` when these are its own events (its
+/// wakeup event is consumed then); a helper passes `None`.
+fn dispatch(scheduler: &Scheduler, id: usize, own: Option<&SingleSelector>, events: &[SysEvent]) {
+    for event in events {
+        if event.data() == 0 {
+            let Some(single_selector) = own else {
+                continue; // another worker's wakeup: leave it to it
+            };
+            // this is just a wakeup event, ignore it
+            let mut buf = [0u8; 8];
+            // clear the eventfd, ignore the result
+            read(single_selector.evfd.as_fd(), &mut buf).ok();
+            // info!("got wakeup event in select, id={}", id);
+            scheduler.collect_global(id);
+            continue;
+        }
+        let data = unsafe { &mut *(event.data() as *mut EventData) };
+        let events = event.events().bits() as usize;
+        // info!("select got event, data={:p}, events={}", data, events);
+        data.io_flag.fetch_or(events, Ordering::Release);
+
+        // first check the atomic co, this may be grab by the worker first
+        let co = match data.co.take() {
+            Some(co) => co,
+            None => continue,
+        };
+
+        // it's safe to remove the timer since we are running the timer_list in the same thread
+        #[cfg(feature = "io_timeout")]
+        data.timer.borrow_mut().take().map(|h| {
+            unsafe {
+                // tell the timer handler not to cancel the io
+                // it's not always true that you can really remove the timer entry
+                h.with_mut_data(|value| value.data.event_data = std::ptr::null_mut());
+            }
+            h.remove()
+        });
+
+        #[cfg(feature = "work_steal")]
+        scheduler.schedule_with_id(co, id);
+        #[cfg(not(feature = "work_steal"))]
+        crate::coroutine_impl::run_coroutine(co);
     }
 }
