@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,8 +20,13 @@ use crate::{conn, sys, Error, Limits, Result, WebSocket};
 /// more than the default; pages only become resident as they are touched.
 const TLS_STACK_SIZE: usize = 256 * 1024;
 
-/// Listen backlog: connections the kernel queues before `accept`.
-const BACKLOG: i32 = 1024;
+/// Listen backlog: connections the kernel queues before `accept`. The
+/// kernel caps it at `net.core.somaxconn` (4096 by default since Linux
+/// 5.4); Go's net package listens with that maximum too. A burst of
+/// connections on a fresh server, whose first accepts are slow (its memory
+/// still growing), waits in the queue instead of losing a SYN and a second
+/// to its retransmission.
+const BACKLOG: i32 = 65_535;
 
 /// A pywsgi-style HTTP server: bind it, choose a handler class and a
 /// connection bound, then serve an app.
@@ -143,6 +148,7 @@ impl WsgiServer {
     /// the server.
     pub fn start(self, app: impl App) -> Result<ServerHandle> {
         sys::log_capacity();
+        presize_descriptor_table(&self.listener);
         green::Config::current(); // settings are fixed from here on
         let listener = green::net::listener_from_std(self.listener)?;
         let shared = Arc::new(Shared {
@@ -437,6 +443,32 @@ fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             // The stream was moved into the closure and dropped with it:
             // the connection is closed.
             log::error!("closed a connection from {peer}: cannot create its coroutine: {e}");
+        }
+    }
+}
+
+/// Descriptor-table slots made ready at start, at most.
+const DESCRIPTOR_TABLE: u64 = 16 * 1024;
+
+/// Grows the process's descriptor table now, to the open-file limit (at
+/// most [`DESCRIPTOR_TABLE`]). The kernel grows it by doubling as
+/// descriptors are taken, and each growth waits for an RCU grace period
+/// (milliseconds on a busy machine) inside `accept`: a burst of
+/// connections on a fresh server would wait for several of them while its
+/// accept queue fills.
+fn presize_descriptor_table(listener: &StdListener) {
+    let slots = sys::raise_open_file_limit()
+        .unwrap_or(1024)
+        .min(DESCRIPTOR_TABLE);
+    let Ok(highest) = libc::c_int::try_from(slots.saturating_sub(1)) else {
+        return;
+    };
+    // Safety: F_DUPFD_CLOEXEC takes the lowest free descriptor at or above
+    // `highest` (nothing open is touched); it is closed at once.
+    unsafe {
+        let fd = libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, highest);
+        if fd >= 0 {
+            libc::close(fd);
         }
     }
 }
