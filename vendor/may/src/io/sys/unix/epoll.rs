@@ -1,7 +1,7 @@
 use std::io;
 use std::os::fd::AsFd;
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,7 +9,6 @@ use super::{from_nix_error, EventData, IoData};
 #[cfg(feature = "io_timeout")]
 use super::{timeout_handler, TimerList};
 use crate::scheduler::Scheduler;
-#[cfg(feature = "io_timeout")]
 use crate::timeout_list::now;
 
 use may_queue::mpsc::Queue;
@@ -19,6 +18,10 @@ use nix::unistd::{read, write};
 use smallvec::SmallVec;
 
 pub type SysEvent = EpollEvent;
+
+/// greenws: how long a worker may go without taking its events before the
+/// other workers take them for it (see `Selector::help_stalled`).
+const HELP_AFTER_NS: u64 = 200_000;
 
 struct SingleSelector {
     epoll: Epoll,
@@ -30,14 +33,13 @@ struct SingleSelector {
     // `help_stalled`). `dispatch` keeps their dispatch apart from the
     // owner's timer handling, `helpers` counts those between their
     // `epoll_wait` and the end of their dispatch (event data is freed only
-    // when there are none), `rounds` counts the owner's loops, `polling`
-    // is true while the owner waits in `epoll_wait`, and `help_wanted` is
-    // set by the watchdog (see `watch`).
+    // when there are none), `last_round` is when (`now()`) the owner last
+    // took its events, and `polling` is true while the owner waits in
+    // `epoll_wait`.
     dispatch: Mutex<()>,
     helpers: AtomicUsize,
-    rounds: AtomicUsize,
+    last_round: AtomicU64,
     polling: AtomicBool,
-    help_wanted: AtomicBool,
 }
 
 impl SingleSelector {
@@ -57,9 +59,8 @@ impl SingleSelector {
             free_ev: Queue::new(),
             dispatch: Mutex::new(()),
             helpers: AtomicUsize::new(0),
-            rounds: AtomicUsize::new(0),
+            last_round: AtomicU64::new(0),
             polling: AtomicBool::new(false),
-            help_wanted: AtomicBool::new(false),
             #[cfg(feature = "io_timeout")]
             timer_list: TimerList::new(),
         })
@@ -114,7 +115,7 @@ impl Selector {
 
         // collect coroutines
         dispatch(scheduler, id, Some(single_selector), &events[..n]);
-        single_selector.rounds.fetch_add(1, Ordering::Relaxed);
+        single_selector.last_round.store(now(), Ordering::Relaxed);
 
         // run all the local tasks
         scheduler.run_queued_tasks(id);
@@ -248,44 +249,37 @@ impl Selector {
     /// (4 ms at HZ=250), however idle the other workers are; stealing
     /// only moves coroutines already queued. So, after each of its own
     /// rounds, a worker takes the ready events of up to three other
-    /// selectors whose owner has not finished a round since this worker
-    /// last looked, and runs their coroutines itself. Returns true if it
-    /// took any.
+    /// selectors whose owner has not taken its events for `HELP_AFTER_NS`,
+    /// and runs their coroutines itself.
+    /// Returns true if it took any.
     fn help_stalled(&self, scheduler: &Scheduler, id: usize, events: &mut [SysEvent]) -> bool {
         let count = self.vec.len();
         if count < 2 {
             return false;
         }
-        thread_local! {
-            static SEEN: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        SEEN.with(|seen| {
-            let mut seen = seen.borrow_mut();
-            seen.resize(count, usize::MAX);
-            let mut took = false;
-            for other in (1..count.min(4)).map(|k| (id + k) % count) {
-                let single_selector = &self.vec[other];
-                let rounds = single_selector.rounds.load(Ordering::Relaxed);
-                let wanted = single_selector.help_wanted.swap(false, Ordering::Relaxed);
-                if std::mem::replace(&mut seen[other], rounds) != rounds && !wanted {
-                    continue; // its owner made progress since the last look
-                }
-                let Ok(_dispatch) = single_selector.dispatch.try_lock() else {
-                    continue;
-                };
-                single_selector.helpers.fetch_add(1, Ordering::SeqCst);
-                let n = single_selector
-                    .epoll
-                    .wait(events, EpollTimeout::ZERO)
-                    .unwrap_or(0);
-                // the owner's wakeup eventfd is level-triggered: left
-                // unread, it still wakes the owner
-                dispatch(scheduler, id, None, &events[..n]);
-                single_selector.helpers.fetch_sub(1, Ordering::SeqCst);
-                took |= n > 0;
+        let now = now();
+        let mut took = false;
+        for other in (1..count.min(4)).map(|k| (id + k) % count) {
+            let single_selector = &self.vec[other];
+            let last_round = single_selector.last_round.load(Ordering::Relaxed);
+            if now.saturating_sub(last_round) < HELP_AFTER_NS {
+                continue;
             }
-            took
-        })
+            let Ok(_dispatch) = single_selector.dispatch.try_lock() else {
+                continue;
+            };
+            single_selector.helpers.fetch_add(1, Ordering::SeqCst);
+            let n = single_selector
+                .epoll
+                .wait(events, EpollTimeout::ZERO)
+                .unwrap_or(0);
+            // the owner's wakeup eventfd is level-triggered: left unread,
+            // it still wakes the owner
+            dispatch(scheduler, id, None, &events[..n]);
+            single_selector.helpers.fetch_sub(1, Ordering::SeqCst);
+            took |= n > 0;
+        }
+        took
     }
 
     /// greenws: the watchdog, run by a thread of its own. A worker that
@@ -295,27 +289,25 @@ impl Selector {
     /// (`help_stalled`), but a worker asleep in `epoll_wait` never learns
     /// of them. Every millisecond while a worker is out of `epoll_wait`
     /// (every 10 ms when none is), this wakes a sleeping worker to help
-    /// each worker that has not finished a round since the last look.
+    /// each worker that has not taken its events for a millisecond.
     pub fn watch(&self) {
         let count = self.vec.len();
-        let mut last_rounds = vec![usize::MAX; count];
         loop {
+            let now = now();
             let mut any_busy = false;
             for (id, single_selector) in self.vec.iter().enumerate() {
-                let rounds = single_selector.rounds.load(Ordering::Relaxed);
-                let stalled = std::mem::replace(&mut last_rounds[id], rounds) == rounds;
                 if single_selector.polling.load(Ordering::SeqCst) {
                     continue;
                 }
                 any_busy = true;
-                if !stalled {
+                let last_round = single_selector.last_round.load(Ordering::Relaxed);
+                if now.saturating_sub(last_round) < 1_000_000 {
                     continue;
                 }
                 let sleeper = (1..count)
                     .map(|k| (id + k) % count)
                     .find(|&k| self.vec[k].polling.load(Ordering::SeqCst));
                 if let Some(sleeper) = sleeper {
-                    single_selector.help_wanted.store(true, Ordering::Relaxed);
                     self.wakeup(sleeper);
                 }
             }
