@@ -19,9 +19,13 @@ use smallvec::SmallVec;
 
 pub type SysEvent = EpollEvent;
 
-/// greenws: how long a worker may go without taking its events before the
-/// other workers take them for it (see `Selector::help_stalled`).
+/// greenws: how long a running worker may go without taking its events
+/// before the other workers take them for it (see `Selector::help_stalled`).
 const HELP_AFTER_NS: u64 = 200_000;
+/// greenws: the same for a worker in `epoll_wait`: it is woken for its own
+/// events, unless the OS has no CPU for it; the others look at most this
+/// often.
+const HELP_SLEEPER_AFTER_NS: u64 = 1_000_000;
 
 struct SingleSelector {
     epoll: Epoll,
@@ -34,8 +38,8 @@ struct SingleSelector {
     // owner's timer handling, `helpers` counts those between their
     // `epoll_wait` and the end of their dispatch (event data is freed only
     // when there are none), `last_round` is when (`now()`) the owner last
-    // took its events, and `polling` is true while the owner waits in
-    // `epoll_wait`.
+    // took its events (or, while it waits, a helper last looked), and
+    // `polling` is true while the owner waits in `epoll_wait`.
     dispatch: Mutex<()>,
     helpers: AtomicUsize,
     last_round: AtomicU64,
@@ -249,8 +253,9 @@ impl Selector {
     /// (4 ms at HZ=250), however idle the other workers are; stealing
     /// only moves coroutines already queued. So, after each of its own
     /// rounds, a worker takes the ready events of up to three other
-    /// selectors whose owner has not taken its events for `HELP_AFTER_NS`,
-    /// and runs their coroutines itself.
+    /// selectors whose owner has not taken its events for `HELP_AFTER_NS`
+    /// while running (`HELP_SLEEPER_AFTER_NS` while in `epoll_wait`), and
+    /// runs their coroutines itself.
     /// Returns true if it took any.
     fn help_stalled(&self, scheduler: &Scheduler, id: usize, events: &mut [SysEvent]) -> bool {
         let count = self.vec.len();
@@ -262,8 +267,26 @@ impl Selector {
         for other in (1..count.min(4)).map(|k| (id + k) % count) {
             let single_selector = &self.vec[other];
             let last_round = single_selector.last_round.load(Ordering::Relaxed);
-            if now.saturating_sub(last_round) < HELP_AFTER_NS {
+            let polling = single_selector.polling.load(Ordering::Relaxed);
+            let after = if polling {
+                HELP_SLEEPER_AFTER_NS
+            } else {
+                HELP_AFTER_NS
+            };
+            if now.saturating_sub(last_round) < after {
                 continue;
+            }
+            if polling {
+                // one look per period for a worker that may just be idle
+                let claimed = single_selector.last_round.compare_exchange(
+                    last_round,
+                    now,
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                );
+                if claimed.is_err() {
+                    continue;
+                }
             }
             let Ok(_dispatch) = single_selector.dispatch.try_lock() else {
                 continue;
