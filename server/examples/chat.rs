@@ -106,7 +106,7 @@ document.getElementById('f').onsubmit = e => {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    common::init_logging();
+    let _logging = common::init_logging();
     let mut hub = Hub::builder().capacity(256).prefix("chat:");
     if let Some(url) = &args.redis {
         hub = hub.redis(url);

@@ -20,7 +20,7 @@ struct Args {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    common::init_logging();
+    let _logging = common::init_logging();
     let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
     common::announce(args.listen.scheme(), server.local_addr());
     server.serve_forever(|req: &mut Request| match req.path() {

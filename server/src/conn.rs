@@ -7,13 +7,14 @@ use std::borrow::Cow;
 use std::net::{Shutdown, SocketAddr};
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode, Version};
 
 use green::net::{DuplexStream, TcpStream};
 
+use crate::access_log;
 use crate::codec::encode::{status_has_no_body, write_head, Framing};
 use crate::codec::head::{connection_tokens, parse_head, HeadError, RequestHead};
 use crate::deadline;
@@ -156,7 +157,7 @@ impl Connection<'_> {
 
         let sent = self.send(response, version, is_head, keep_alive)?;
         if let Some(line) = request_line {
-            access_log(self.peer, &line, &sent, started);
+            access_log::record(self.peer, &line, sent.status, sent.body_bytes, started);
         }
         if !sent.keep_alive && client_may_send {
             return Some(false);
@@ -430,8 +431,8 @@ impl Connection<'_> {
         let line = line.as_str();
         let response = Response::error(status, message).with_header("connection", "close");
         if let Some(sent) = self.send(response, Version::HTTP_11, false, false) {
-            if access_log_enabled() {
-                access_log(self.peer, line, &sent, started);
+            if access_log::enabled() {
+                access_log::record(self.peer, line, sent.status, sent.body_bytes, started);
             }
         }
     }
@@ -503,7 +504,7 @@ fn settle(
             client_may_send = true;
         }
     }
-    let request_line = access_log_enabled().then(|| req.request_line());
+    let request_line = access_log::enabled().then(|| req.request_line());
     (response, keep_alive, client_may_send, request_line)
 }
 
@@ -548,13 +549,14 @@ fn app_panicked(
 /// what it took).
 #[inline(never)]
 fn end_upgraded(peer: SocketAddr, req: &Request<'_>, started: Instant) {
-    if access_log_enabled() {
-        let sent = Sent {
-            status: StatusCode::SWITCHING_PROTOCOLS,
-            body_bytes: 0,
-            keep_alive: false,
-        };
-        access_log(peer, &req.request_line(), &sent, started);
+    if access_log::enabled() {
+        access_log::record(
+            peer,
+            &req.request_line(),
+            StatusCode::SWITCHING_PROTOCOLS,
+            0,
+            started,
+        );
     }
 }
 
@@ -581,64 +583,4 @@ fn body_error_response(error: BodyError, limit: u64) -> Response {
         ),
     };
     Response::error(status, message)
-}
-
-fn access_log_enabled() -> bool {
-    log::log_enabled!(target: "greenws::access", log::Level::Info)
-}
-
-/// Logs one request in pywsgi's format:
-/// `IP - - [date] "REQUEST LINE" status bytes duration`.
-#[inline(never)]
-fn access_log(peer: SocketAddr, request_line: &str, sent: &Sent, started: Instant) {
-    log::info!(
-        target: "greenws::access",
-        "{} - - [{}] \"{}\" {} {} {:.6}",
-        peer.ip(),
-        log_time(SystemTime::now()),
-        request_line,
-        sent.status.as_u16(),
-        sent.body_bytes,
-        started.elapsed().as_secs_f64()
-    );
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (UTC), as pywsgi's access log shows time.
-fn log_time(now: SystemTime) -> String {
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::Duration;
-
-    #[test]
-    fn log_time_formats_utc() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723);
-        assert_eq!(log_time(t), "2000-02-29 01:02:03");
-        assert_eq!(log_time(SystemTime::UNIX_EPOCH), "1970-01-01 00:00:00");
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_798_761_599);
-        assert_eq!(log_time(t), "2026-12-31 23:59:59");
-    }
 }

@@ -101,10 +101,12 @@
 //! `HEAD`, the size limits and timeouts of [`Limits`], refusing ambiguous
 //! framing (request smuggling), a 500 for an app that panics, graceful stop,
 //! and an access log through the `log` crate (target `greenws::access`) in
-//! pywsgi's format.
+//! pywsgi's format. [`logging::init`] installs a logger for programs that
+//! never blocks a worker thread on a slow or stuck stderr.
 
 #![warn(missing_docs)]
 
+mod access_log;
 #[path = "http/mod.rs"]
 pub mod codec;
 mod conn;
@@ -113,6 +115,7 @@ mod error;
 mod handler;
 mod io;
 mod limits;
+pub mod logging;
 pub mod proto;
 mod request;
 mod response;

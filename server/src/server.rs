@@ -20,8 +20,13 @@ use crate::{conn, sys, Error, Limits, Result};
 /// more than the default; pages only become resident as they are touched.
 const TLS_STACK_SIZE: usize = 256 * 1024;
 
-/// Listen backlog: connections the kernel queues before `accept`.
-const BACKLOG: i32 = 1024;
+/// Listen backlog: connections the kernel queues before `accept`. The
+/// kernel caps it at `net.core.somaxconn` (4096 by default since Linux
+/// 5.4); Go's net package listens with that maximum too. A burst of
+/// connections on a fresh server, whose first accepts are slow (its memory
+/// still growing), waits in the queue instead of losing a SYN and a second
+/// to its retransmission.
+const BACKLOG: i32 = 65_535;
 
 /// TCP keepalive probes on accepted connections: one every this long after
 /// the first, and the connection fails after this many unanswered ones.
@@ -184,6 +189,7 @@ impl WsgiServer {
     /// the server.
     pub fn start(self, app: impl App) -> Result<ServerHandle> {
         let max_connections = self.max_connections.unwrap_or_else(sys::capacity);
+        presize_descriptor_table(&self.listener);
         green::Config::current(); // settings are fixed from here on
         let listener = green::net::listener_from_std(self.listener)?;
         let shared = Arc::new(Shared {
@@ -497,6 +503,32 @@ fn configure(stream: &green::net::TcpStream, keepalive: Option<Duration>) {
             .with_interval(KEEPALIVE_INTERVAL)
             .with_retries(KEEPALIVE_PROBES);
         let _ = socket2::SockRef::from(stream.inner()).set_tcp_keepalive(&keepalive);
+    }
+}
+
+/// Descriptor-table slots made ready at start, at most.
+const DESCRIPTOR_TABLE: u64 = 16 * 1024;
+
+/// Grows the process's descriptor table now, to the open-file limit (at
+/// most [`DESCRIPTOR_TABLE`]). The kernel grows it by doubling as
+/// descriptors are taken, and each growth waits for an RCU grace period
+/// (milliseconds on a busy machine) inside `accept`: a burst of
+/// connections on a fresh server would wait for several of them while its
+/// accept queue fills.
+fn presize_descriptor_table(listener: &StdListener) {
+    let slots = sys::raise_open_file_limit()
+        .unwrap_or(1024)
+        .min(DESCRIPTOR_TABLE);
+    let Ok(highest) = libc::c_int::try_from(slots.saturating_sub(1)) else {
+        return;
+    };
+    // Safety: F_DUPFD_CLOEXEC takes the lowest free descriptor at or above
+    // `highest` (nothing open is touched); it is closed at once.
+    unsafe {
+        let fd = libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, highest);
+        if fd >= 0 {
+            libc::close(fd);
+        }
     }
 }
 

@@ -123,7 +123,7 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    common::init_logging();
+    let _logging = common::init_logging();
     let server = args.listen.bind()?;
     let addr = server.local_addr();
     let server = server.handler_class(websocket_handler(addr, args.listen.scheme()));
@@ -135,7 +135,7 @@ fn main() -> greenws::Result<()> {
 
     let stopper = handle.stopper();
     if let Err(e) = ctrlc::set_handler(move || {
-        eprintln!("stopping (Ctrl-C)");
+        log::warn!("stopping (Ctrl-C)");
         stopper.stop(Duration::from_secs(5));
     }) {
         log::warn!("Ctrl-C will not stop the server gracefully: {e}");
@@ -148,7 +148,7 @@ fn main() -> greenws::Result<()> {
         }
         let url = format!("{}://{local}/", args.listen.scheme());
         if let Err(e) = webbrowser::open(&url) {
-            eprintln!("could not open a browser ({e}); open {url} yourself");
+            log::warn!("could not open a browser ({e}); open {url} yourself");
         }
     }
     handle.wait();

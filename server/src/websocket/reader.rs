@@ -230,29 +230,36 @@ impl WebSocket {
                     }
                 }
             }
-            let io = &self.inner.io;
-            let step = READ_SCRATCH.with(|scratch| {
-                let mut scratch = scratch.borrow_mut();
-                match io.try_read(&mut scratch[..]) {
-                    Ok(0) => Some(Step::Eof),
-                    Ok(n) => {
-                        reader.last_seen = Instant::now();
-                        match reader.decoder.push(&mut scratch[..n]) {
-                            Ok(Some(event)) => Some(Step::Event(event)),
-                            Ok(None) => None,
-                            Err(e) => Some(Step::Violation(e)),
-                        }
-                    }
-                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
-                        matches!(wait, Wait::No { .. }).then_some(Step::Nothing)
-                    }
-                    Err(e) => Some(Step::Io(e)),
-                }
-            });
-            if let Some(step) = step {
+            if let Some(step) = self.read_once(reader, matches!(wait, Wait::No { .. })) {
                 return step;
             }
         }
+    }
+
+    /// One read into this worker's scratch buffer, fed to the decoder;
+    /// `None` when that gave no event yet. Out of line on purpose: the
+    /// compiler may compute a thread-local's address once per function,
+    /// and `read_step` blocks and may resume on another worker; here, with
+    /// no blocking point, the address is always this thread's.
+    #[inline(never)]
+    fn read_once(&self, reader: &mut Reader, nonblocking: bool) -> Option<Step> {
+        let io = &self.inner.io;
+        READ_SCRATCH.with(|scratch| {
+            let mut scratch = scratch.borrow_mut();
+            match io.try_read(&mut scratch[..]) {
+                Ok(0) => Some(Step::Eof),
+                Ok(n) => {
+                    reader.last_seen = Instant::now();
+                    match reader.decoder.push(&mut scratch[..n]) {
+                        Ok(Some(event)) => Some(Step::Event(event)),
+                        Ok(None) => None,
+                        Err(e) => Some(Step::Violation(e)),
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => nonblocking.then_some(Step::Nothing),
+                Err(e) => Some(Step::Io(e)),
+            }
+        })
     }
 
     /// Handles a control frame from the peer.
