@@ -221,10 +221,7 @@ fn nothing_is_written_to_a_killed_websocket_after_the_stop() {
         })
     };
     // A member that does not read, with little room for what it is sent.
-    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
-    socket.set_recv_buffer_size(64 * 1024).unwrap();
-    socket.connect(&server.local_addr().into()).unwrap();
-    let raw = ws::Raw::over(socket.into(), "/ws");
+    let raw = ws::Raw::connect_with_receive_buffer(server.local_addr(), "/ws", 64 * 1024);
     joined.wait();
     const BROADCASTS: usize = 64;
     for _ in 0..BROADCASTS {
