@@ -142,3 +142,33 @@ fn dropping_the_hub_ends_its_member_greenlets() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn a_member_that_stops_reading_holds_at_most_the_byte_bound_of_its_queue() {
+    // The chat example's hub: 256 messages per member, and the default
+    // byte bound. Each broadcast below is 1 MiB: a client can make a
+    // server broadcast that much for 1 KiB of compressed upload.
+    let hub = Hub::new(256);
+    let joined = green::Event::new();
+    let server = {
+        let (hub, joined) = (hub.clone(), joined.clone());
+        serve(move |req: &mut Request| {
+            let (hub, joined) = (hub.clone(), joined.clone());
+            req.upgrade(move |ws| {
+                hub.join(&ws);
+                joined.set();
+                ws.messages().try_for_each(|m| m.map(drop))
+            })
+        })
+    };
+    // A member that does not read, with little room in its socket.
+    let mut raw = Raw::connect_with_receive_buffer(server.local_addr(), "/", 64 * 1024);
+    joined.wait();
+
+    let queued: usize = (0..64).map(|_| hub.broadcast(vec![7u8; 1 << 20])).sum();
+    // 16 MiB may wait for it (and what its socket took): beyond that it
+    // overflowed, instead of holding all 64 MiB.
+    assert_eq!(hub.overflowed(), 1, "{queued} of 64 broadcasts queued");
+    assert!(queued < 32, "{queued} of 64 broadcasts queued");
+    assert_eq!(raw.read_close_code(), 1013);
+}

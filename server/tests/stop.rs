@@ -13,7 +13,9 @@ use std::net::TcpStream;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use greenws::{Limits, Request, Response, Upgrade, WebSocketHandler, WsgiServer};
+use greenws::{
+    Hub, Limits, Request, Response, Upgrade, WebSocketConfig, WebSocketHandler, WsgiServer,
+};
 
 /// The stop's own time limit: short, the requests below never finish.
 const STOP_TIMEOUT: Duration = Duration::from_millis(500);
@@ -158,4 +160,81 @@ fn a_kill_inside_a_websocket_app_is_no_panic_and_sends_no_close_1011() {
         "a close 1011 followed: {rest:?}"
     );
     assert_eq!(logged_about("/ws"), Vec::<String>::new());
+}
+
+/// A WebSocket server whose sockets wait a minute for a peer that does
+/// not answer a Close or does not read: far longer than any stop below.
+fn start_patient(
+    app: impl Fn(&mut Request) -> Response + Send + Sync + 'static,
+) -> greenws::ServerHandle {
+    let config = WebSocketConfig::default()
+        .close_timeout(Duration::from_secs(60))
+        .send_timeout(Duration::from_secs(60))
+        .send_buffer(Some(64 * 1024));
+    WsgiServer::bind("127.0.0.1:0")
+        .unwrap()
+        .handler_class(WebSocketHandler::new().config(config))
+        .start(app)
+        .unwrap()
+}
+
+#[test]
+fn a_stop_that_kills_a_websocket_session_closes_its_socket_before_returning() {
+    let receiving = green::Event::new();
+    let server = {
+        let receiving = receiving.clone();
+        start_patient(move |req| {
+            let receiving = receiving.clone();
+            req.upgrade(move |ws| {
+                receiving.set();
+                for message in ws.messages() {
+                    ws.send(message?)?;
+                }
+                Ok(())
+            })
+        })
+    };
+    let mut raw = ws::Raw::connect(server.local_addr(), "/ws");
+    receiving.wait();
+
+    // The client never answers the stop's 1001: the stop kills the session.
+    assert_eq!(stop_and_count(&server), 0);
+    assert_eq!(raw.read_close_code(), 1001);
+    // The socket was closed with the kill, not a minute later when the
+    // stop's close would give up waiting for the client.
+    assert!(raw.is_closed(), "the killed session's socket is still open");
+}
+
+#[test]
+fn nothing_is_written_to_a_killed_websocket_after_the_stop() {
+    let hub = Hub::new(1000);
+    let joined = green::Event::new();
+    let server = {
+        let (hub, joined) = (hub.clone(), joined.clone());
+        start_patient(move |req| {
+            let (hub, joined) = (hub.clone(), joined.clone());
+            req.upgrade(move |ws| {
+                hub.join(&ws);
+                joined.set();
+                ws.messages().try_for_each(|m| m.map(drop))
+            })
+        })
+    };
+    // A member that does not read, with little room for what it is sent.
+    let raw = ws::Raw::connect_with_receive_buffer(server.local_addr(), "/ws", 64 * 1024);
+    joined.wait();
+    const BROADCASTS: usize = 64;
+    for _ in 0..BROADCASTS {
+        assert_eq!(hub.broadcast(vec![7u8; 1 << 20]), 1);
+    }
+
+    assert_eq!(stop_and_count(&server), 0);
+    // What the client can read now is what the socket buffers took before
+    // the stop: the hub's sender wrote nothing after it.
+    let after_stop = rest_of(raw.stream);
+    assert!(
+        after_stop.len() < (BROADCASTS / 4) << 20,
+        "{} bytes of {BROADCASTS} MiB broadcast arrived after the stop",
+        after_stop.len()
+    );
 }

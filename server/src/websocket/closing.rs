@@ -209,6 +209,17 @@ impl WebSocket {
         self.inner.close_hooks.lock().retain(|(k, _)| *k != key);
     }
 
+    /// The session's greenlet was killed (a server stop that ran out of
+    /// time, or a timeout around the session): the socket closes at once,
+    /// without a frame. Other greenlets that share it (a reader of the
+    /// app's, a Hub's sender, the stop's own close waiting for the peer's
+    /// Close) would otherwise go on reading and writing it, after the stop
+    /// returned, for up to their timeouts.
+    pub(crate) fn end_killed(&self) {
+        self.record_failure(Error::ConnectionLost);
+        self.finish();
+    }
+
     /// Closes after the app returned (1000), or panicked (1011).
     pub(crate) fn close_after_app(&self, panicked: bool) {
         if !self.closed() {

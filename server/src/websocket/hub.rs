@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -44,6 +44,13 @@ enum Delivery {
     Stop,
 }
 
+/// How much may wait for each member: messages, and their bytes.
+#[derive(Clone, Copy)]
+struct QueueBounds {
+    messages: usize,
+    bytes: usize,
+}
+
 /// A member's queue and the greenlet that sends from it.
 ///
 /// The queue has one slot more than `capacity` messages, for the `Stop`:
@@ -51,32 +58,55 @@ enum Delivery {
 /// its lock), and `Stop` only once it is out, so `Stop` always fits.
 struct Outbox {
     queue: green::Queue<Delivery>,
-    capacity: usize,
+    bounds: QueueBounds,
+    /// Bytes of the messages in the queue (not of the one being sent).
+    queued_bytes: Arc<AtomicUsize>,
 }
 
 impl Outbox {
     /// Starts the greenlet that sends what is queued to `ws`, in order,
     /// until `Stop` or a failed send (the connection is going).
-    fn start(ws: WebSocket, capacity: usize) -> Outbox {
-        let queue = green::Queue::bounded(capacity + 1);
-        let source = queue.clone();
+    fn start(ws: WebSocket, bounds: QueueBounds) -> Outbox {
+        let queue = green::Queue::bounded(bounds.messages + 1);
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
+        let (source, taken) = (queue.clone(), queued_bytes.clone());
         green::spawn(move || {
             while let Delivery::Message(message) = source.get() {
+                taken.fetch_sub(message.size(), Ordering::SeqCst);
                 if ws.send_prepared(&message).is_err() {
                     break;
                 }
             }
         });
-        Outbox { queue, capacity }
+        Outbox {
+            queue,
+            bounds,
+            queued_bytes,
+        }
     }
 
-    /// Queues a message; false when `capacity` messages wait already.
+    /// Queues a message; false when the queue is full: `capacity`
+    /// messages wait already, or the message would take the bytes waiting
+    /// past their bound (a message larger than the bound is taken only
+    /// when nothing waits).
     fn offer(&self, message: &PreparedMessage) -> bool {
-        self.queue.len() < self.capacity
-            && self
-                .queue
-                .try_put(Delivery::Message(message.clone()))
-                .is_ok()
+        let size = message.size();
+        let waiting = self.queued_bytes.load(Ordering::SeqCst);
+        if self.queue.len() >= self.bounds.messages
+            || (waiting > 0 && waiting.saturating_add(size) > self.bounds.bytes)
+        {
+            return false;
+        }
+        self.queued_bytes.fetch_add(size, Ordering::SeqCst);
+        if self
+            .queue
+            .try_put(Delivery::Message(message.clone()))
+            .is_err()
+        {
+            self.queued_bytes.fetch_sub(size, Ordering::SeqCst);
+            return false;
+        }
+        true
     }
 
     /// The greenlet sends what is queued, then ends.
@@ -109,16 +139,19 @@ struct Members {
 
 struct Inner {
     members: Mutex<Members>,
-    capacity: usize,
+    bounds: QueueBounds,
     overflowed: AtomicU64,
     broker: Box<dyn Broker>,
 }
 
 impl Inner {
-    fn new(capacity: usize, broker: Box<dyn Broker>) -> Self {
+    fn new(bounds: QueueBounds, broker: Box<dyn Broker>) -> Self {
         Inner {
             members: Mutex::new(Members::default()),
-            capacity: capacity.max(1),
+            bounds: QueueBounds {
+                messages: bounds.messages.max(1),
+                bytes: bounds.bytes,
+            },
             overflowed: AtomicU64::new(0),
             broker,
         }
@@ -194,9 +227,10 @@ impl Inner {
         };
         self.overflowed.fetch_add(1, Ordering::Relaxed);
         log::warn!(
-            "hub: {} stopped reading ({} messages waiting); closing it with 1013",
+            "hub: {} stopped reading ({} messages of {} bytes waiting); closing it with 1013",
             member.ws.peer_addr(),
-            self.capacity
+            member.outbox.queue.len(),
+            member.outbox.queued_bytes.load(Ordering::SeqCst)
         );
         member.ws.forget_close_hook(id.0);
         member.outbox.abandon();
@@ -219,10 +253,13 @@ impl Drop for Inner {
 /// A set of WebSockets to broadcast to, all of them or a room, on one
 /// instance or on several.
 ///
-/// Every member has its own bounded queue and a greenlet that sends from
-/// it, so a broadcast never waits for a slow client. A member whose queue
-/// overflows (it stopped reading) is removed, its queue dropped, and it is
-/// closed with **1013 (Try Again Later)** and counted in
+/// Every member has its own queue and a greenlet that sends from it, so a
+/// broadcast never waits for a slow client. The queue is bounded in
+/// messages and in bytes ([`HubBuilder::capacity`],
+/// [`HubBuilder::capacity_bytes`]: 16 MiB by default), so a member that
+/// stops reading holds at most that much, however large the broadcasts.
+/// A member whose queue overflows is removed, its queue dropped, and it
+/// is closed with **1013 (Try Again Later)** and counted in
 /// [`overflowed`](Hub::overflowed).
 ///
 /// A member leaves when its connection closes, or by [`leave`](Hub::leave)
@@ -279,11 +316,10 @@ impl fmt::Debug for Hub {
 
 impl Hub {
     /// A hub of this instance alone, whose members may each have up to
-    /// `queue_capacity` messages waiting to be sent.
+    /// `queue_capacity` messages waiting to be sent, of at most 16 MiB in
+    /// all (see [`HubBuilder::capacity_bytes`]).
     pub fn new(queue_capacity: usize) -> Self {
-        Hub {
-            inner: Arc::new(Inner::new(queue_capacity, Box::new(LocalBroker))),
-        }
+        Hub::builder().capacity(queue_capacity).local()
     }
 
     /// A builder for a hub with a broker (Redis) or other settings.
@@ -298,7 +334,7 @@ impl Hub {
         let id = MemberId(NEXT_MEMBER.fetch_add(1, Ordering::Relaxed));
         let member = Member {
             ws: ws.clone(),
-            outbox: Outbox::start(ws.clone(), self.inner.capacity),
+            outbox: Outbox::start(ws.clone(), self.inner.bounds),
             rooms: HashSet::new(),
         };
         {
@@ -418,6 +454,7 @@ fn leave_closed(hub: &Weak<Inner>, id: MemberId) {
 #[derive(Clone)]
 pub struct HubBuilder {
     capacity: usize,
+    capacity_bytes: usize,
     redis: Option<String>,
     prefix: Option<String>,
     max_message_size: Option<usize>,
@@ -428,6 +465,7 @@ impl Default for HubBuilder {
     fn default() -> Self {
         HubBuilder {
             capacity: 256,
+            capacity_bytes: HubBuilder::DEFAULT_CAPACITY_BYTES,
             redis: None,
             prefix: None,
             max_message_size: None,
@@ -441,6 +479,7 @@ impl fmt::Debug for HubBuilder {
         // The URL may hold a password.
         f.debug_struct("HubBuilder")
             .field("capacity", &self.capacity)
+            .field("capacity_bytes", &self.capacity_bytes)
             .field("redis", &self.redis.is_some())
             .field("prefix", &self.prefix)
             .finish()
@@ -448,10 +487,34 @@ impl fmt::Debug for HubBuilder {
 }
 
 impl HubBuilder {
+    /// The default of [`capacity_bytes`](Self::capacity_bytes): one
+    /// message of `WebSocketConfig`'s default `max_message_size`.
+    pub const DEFAULT_CAPACITY_BYTES: usize = 16 << 20;
+
     /// Messages that may wait for each member (default 256); more, and the
     /// member is closed with 1013.
     pub fn capacity(mut self, messages: usize) -> Self {
         self.capacity = messages;
+        self
+    }
+
+    /// Bytes of messages that may wait for each member (default
+    /// [`DEFAULT_CAPACITY_BYTES`](Self::DEFAULT_CAPACITY_BYTES), 16 MiB);
+    /// more, and the member is closed with 1013. A message larger than
+    /// this is queued only for a member with nothing waiting. Broadcasts
+    /// are shared by the members they are queued for, so this bounds what
+    /// one member that stops reading can hold, not what the hub holds for
+    /// many: with the message bound alone, a member that stopped reading
+    /// could hold `capacity` messages of `max_message_size` each (4 GiB
+    /// with the defaults), and a client can have a server broadcast 16 MiB
+    /// for 16 KiB of compressed upload.
+    ///
+    /// ```
+    /// let hub = greenws::Hub::builder().capacity(64).capacity_bytes(1 << 20).build()?;
+    /// # Ok::<(), greenws::Error>(())
+    /// ```
+    pub fn capacity_bytes(mut self, bytes: usize) -> Self {
+        self.capacity_bytes = bytes;
         self
     }
 
@@ -518,8 +581,9 @@ impl HubBuilder {
     /// when it can).
     pub fn build(self) -> crate::Result<Hub> {
         let Some(url) = &self.redis else {
-            return Ok(Hub::new(self.capacity));
+            return Ok(self.local());
         };
+        let bounds = self.bounds();
         let mut settings = RedisSettings::parse(url).map_err(Error::Config)?;
         if let Some(prefix) = self.prefix {
             settings.prefix = prefix;
@@ -545,11 +609,25 @@ impl HubBuilder {
                     Box::new(LocalBroker)
                 }
             };
-            Inner::new(self.capacity, broker)
+            Inner::new(bounds, broker)
         });
         match failed {
             Some(e) => Err(e.into()),
             None => Ok(Hub { inner }),
+        }
+    }
+
+    /// The hub of this instance alone, with these bounds.
+    fn local(&self) -> Hub {
+        Hub {
+            inner: Arc::new(Inner::new(self.bounds(), Box::new(LocalBroker))),
+        }
+    }
+
+    fn bounds(&self) -> QueueBounds {
+        QueueBounds {
+            messages: self.capacity,
+            bytes: self.capacity_bytes,
         }
     }
 }

@@ -67,6 +67,11 @@ impl PreparedMessage {
         }
     }
 
+    /// The bytes it takes, for bounds: its uncompressed frame.
+    pub(super) fn size(&self) -> usize {
+        self.inner.frame.len()
+    }
+
     /// The uncompressed frame a server sends.
     pub(super) fn server_frame(&self) -> &[u8] {
         &self.inner.frame

@@ -252,7 +252,7 @@ impl WebSocketOffer {
 
 /// Runs the app's session, then closes what it left open: 1000 after
 /// `Ok`, 1011 after an `Err` or a panic (which goes on unwinding); a kill
-/// unwinds on without a close frame.
+/// unwinds on without a close frame, and the socket closes with it.
 fn run_session<F>(ws: WebSocket, session: F)
 where
     F: FnOnce(WebSocket) -> Result<(), Error>,
@@ -269,8 +269,11 @@ where
             ws.close_after_app(true);
         }
         // A kill or a timeout is no app failure: no 1011, it goes on
-        // unwinding and the connection ends with it.
-        Err(payload) if green::is_interrupt(&*payload) => resume_unwind(payload),
+        // unwinding and the connection ends with it, at once.
+        Err(payload) if green::is_interrupt(&*payload) => {
+            ws.end_killed();
+            resume_unwind(payload)
+        }
         Err(panic) => {
             ws.close_after_app(true);
             resume_unwind(panic);

@@ -52,6 +52,21 @@ impl Raw {
         Raw::over(TcpStream::connect(addr).unwrap(), path)
     }
 
+    /// Connects with a receive buffer of `bytes` (the kernel's own
+    /// sizing otherwise grows it to megabytes): for a client that does not
+    /// read, so that what the server sends it soon waits in the server.
+    pub fn connect_with_receive_buffer(addr: SocketAddr, path: &str, bytes: usize) -> Raw {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .unwrap();
+        socket.set_recv_buffer_size(bytes).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        Raw::over(socket.into(), path)
+    }
+
     /// Performs the handshake on an already connected stream.
     pub fn over(mut stream: TcpStream, path: &str) -> Raw {
         stream
