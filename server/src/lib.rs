@@ -105,6 +105,7 @@
 
 #![warn(missing_docs)]
 
+pub mod client;
 #[path = "http/mod.rs"]
 pub mod codec;
 mod conn;
@@ -124,7 +125,8 @@ mod upgrade;
 mod websocket;
 
 pub use ::http;
-pub use error::{Error, Result};
+pub use client::{connect, ClientBuilder};
+pub use error::{ConnectStep, Error, Result};
 pub use handler::{App, Handler, HttpHandler};
 pub use limits::{Limits, MinRate};
 pub use proto::websocket::{CloseCode, CloseReason, Message, ProtocolError};

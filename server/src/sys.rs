@@ -83,7 +83,6 @@ pub(crate) fn capacity() -> usize {
     bound
 }
 
-
 /// Bytes in a TCP socket's send queue that the peer has not acknowledged
 /// yet (`ioctl(SIOCOUTQ)`): what the kernel holds for a peer that is slow
 /// to read, or far away.

@@ -42,5 +42,6 @@ pub use hub::{Hub, MemberId};
 pub use messages::Messages;
 pub use prepared::PreparedMessage;
 pub use resource::{Resource, WebSocketApplication};
+pub(crate) use socket::Handshake;
 pub use socket::WebSocket;
 pub use upgrade::{Upgrade, WebSocketOffer};

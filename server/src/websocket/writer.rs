@@ -9,7 +9,6 @@
 //! part of the frame, the rest is kept as the writer's tail, written before
 //! any other frame, and a greenlet is started to write it.
 
-use std::hash::BuildHasher;
 use std::io::{self, ErrorKind};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -242,11 +241,11 @@ fn masked_copy(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     masked
 }
 
-/// A masking key for a client's frame. RFC 6455 section 5.3 asks for one
-/// a page's script cannot predict: this is SipHash under the process's
-/// random keys (std's `RandomState`, which takes fresh keys for each
-/// call), unpredictable without them.
+/// A fresh masking key for a client's frame. RFC 6455 section 5.3 asks
+/// for one that a page's script cannot predict: this one comes from
+/// `rand`'s thread-local generator (ChaCha, seeded from the OS). The
+/// generator is borrowed only for this call, never across a blocking
+/// point (a greenlet may resume on another thread).
 fn fresh_mask_key() -> [u8; 4] {
-    let bits = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
-    (bits as u32).to_ne_bytes()
+    rand::random()
 }
