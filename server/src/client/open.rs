@@ -174,7 +174,7 @@ fn tls_handshake_error(host: &str, e: io::Error) -> Error {
             ..
         })) => Error::CertificateNameMismatch {
             expected: host.to_owned(),
-            presented: presented.clone(),
+            presented: presented.iter().map(|name| plain_name(name)).collect(),
         },
         Some(rustls::Error::InvalidCertificate(CertificateError::NotValidForName)) => {
             Error::CertificateNameMismatch {
@@ -187,6 +187,18 @@ fn tls_handshake_error(host: &str, e: io::Error) -> Error {
             source: e,
         },
     }
+}
+
+/// A name as rustls presents it (`DnsName("example.com")`,
+/// `IpAddress(127.0.0.1)`), as a plain name; any other form as it is.
+fn plain_name(presented: &str) -> String {
+    let dns = presented
+        .strip_prefix("DnsName(\"")
+        .and_then(|rest| rest.strip_suffix("\")"));
+    let ip = presented
+        .strip_prefix("IpAddress(")
+        .and_then(|rest| rest.strip_suffix(')'));
+    dns.or(ip).unwrap_or(presented).to_owned()
 }
 
 /// How the opening handshake failed.
