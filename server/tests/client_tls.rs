@@ -4,6 +4,11 @@
 //! file that cannot be read.
 
 mod client_support;
+#[path = "support/example.rs"]
+mod example;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 
 use client_support::{start_echo, TestCa};
 use greenws::{ClientBuilder, CloseCode, Error, Message};
@@ -108,4 +113,72 @@ fn a_ca_file_that_cannot_be_read_or_no_roots_at_all_is_a_tls_setup_error() {
         Err(Error::Tls(why)) => assert!(why.contains("no root certificates"), "{why}"),
         other => panic!("{other:?}"),
     }
+}
+
+/// The client example (`examples/client.rs`) run with `env` set: says
+/// hello through the echo server at `url` and reports the echo, or its
+/// error output.
+fn say_hello_with_the_example(
+    url: &str,
+    env: &[(&str, &std::path::Path)],
+) -> Result<String, String> {
+    let mut command = Command::new(example::example_path("client"));
+    command
+        .arg(url)
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command
+        .spawn()
+        .expect("the client example (cargo build --examples)");
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(b"hello\n");
+    let mut echoed = String::new();
+    let _ = BufReader::new(child.stdout.take().unwrap()).read_line(&mut echoed);
+    drop(stdin); // the end of stdin: the client closes
+    let output = child.wait_with_output().unwrap();
+    let errors = String::from_utf8_lossy(&output.stderr).into_owned();
+    match output.status.success() {
+        true => Ok(echoed),
+        false => Err(errors),
+    }
+}
+
+#[test]
+fn the_system_roots_are_those_of_ssl_cert_file_when_it_is_set() {
+    let ca = TestCa::new("ssl-cert-file");
+    let server = start_echo(Some(&ca));
+    let url = wss_url(&server, "localhost");
+    assert_eq!(
+        say_hello_with_the_example(&url, &[("SSL_CERT_FILE", &ca.ca_pem)]),
+        Ok("hello\n".to_owned())
+    );
+    // Without it, the system's roots do not know the test CA.
+    let refused = say_hello_with_the_example(&url, &[]).unwrap_err();
+    assert!(
+        refused.contains("TLS handshake with localhost failed")
+            && refused.contains("UnknownIssuer"),
+        "{refused}"
+    );
+    // --ca works without it.
+    let mut with_ca = Command::new(example::example_path("client"));
+    with_ca
+        .arg(&url)
+        .arg("--ca")
+        .arg(&ca.ca_pem)
+        .env_remove("SSL_CERT_FILE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let output = with_ca.output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
