@@ -274,3 +274,24 @@ fn timed_waits_in_a_greenlet_end_at_their_deadline() {
         }
     }
 }
+
+#[test]
+fn timed_waits_in_a_greenlet_time_out_below_a_millisecond_too() {
+    // may keeps a park timeout in whole milliseconds: a wait whose time
+    // left is under 1 ms (the first park rounds down, the second is what
+    // remains) must still end.
+    let waits = green::spawn(|| {
+        let queue = Queue::<u8>::unbounded();
+        let event = Event::new();
+        let result = AsyncResult::<u8>::new();
+        (
+            queue.get_timeout(Duration::from_micros(300)),
+            event.wait_timeout(Duration::from_micros(1500)),
+            result.get_timeout(Duration::from_micros(20_700)),
+        )
+    });
+    let outcome = waits
+        .join_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("a timed wait never ended"));
+    assert_eq!(outcome, Ok((None, false, Err(Error::Timeout))));
+}

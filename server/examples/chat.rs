@@ -1,10 +1,15 @@
-//! A broadcast chat on `/chat`, built from gevent-websocket's pieces:
-//! `Resource` routes, a `WebSocketApplication` whose session is each
-//! connection's name (`/chat?name=ada`), and a `Hub` so that one slow
-//! reader never holds up the others. `/` serves a page to try it.
+//! A chat with rooms on `/chat/ROOM` (`/chat` is the lobby), built from
+//! gevent-websocket's pieces: `Resource` routes, a `WebSocketApplication`
+//! whose session is each connection's name (`?name=ada`) and room, and a
+//! `Hub` so that one slow reader never holds up the others. `/` serves a
+//! page to try it (`/#ROOM` for another room, `/?name=ada` to pick a name).
+//!
+//! With `--redis URL`, instances that use the same Redis share their rooms:
 //!
 //! ```text
 //! cargo run --example chat -- --port 8000   # then open http://127.0.0.1:8000/
+//! cargo run --example chat -- --port 8001 --redis redis://127.0.0.1:6379/ &
+//! cargo run --example chat -- --port 8002 --redis redis://127.0.0.1:6379/
 //! ```
 
 mod common;
@@ -17,23 +22,34 @@ use greenws::{
 use percent_encoding::percent_decode_str;
 
 #[derive(Parser)]
-#[command(about = "A broadcast chat over WebSocket")]
+#[command(about = "A chat with rooms over WebSocket")]
 struct Args {
     #[command(flatten)]
     listen: common::Listen,
+    /// Share the rooms with every chat that uses this Redis
+    /// (redis://[:password@]host[:port]/).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
-/// Everyone in one room; each message goes to all. A member leaves the
-/// hub by itself when its connection closes.
+/// Each message goes to the sender's room. A member leaves the hub by
+/// itself when its connection closes.
+#[derive(Clone)]
 struct Chat {
     hub: Hub,
 }
 
-impl WebSocketApplication for Chat {
-    /// Each connection's name: `?name=` of its URL, else its address.
-    type Session = String;
+/// Who a connection is: `?name=` of its URL (else its address), and its
+/// room (`/chat/ROOM`, or the lobby for `/chat`).
+struct Seat {
+    name: String,
+    room: String,
+}
 
-    fn on_open(&self, ws: &WebSocket, request: &HandshakeRequest) -> String {
+impl WebSocketApplication for Chat {
+    type Session = Seat;
+
+    fn on_open(&self, ws: &WebSocket, request: &HandshakeRequest) -> Seat {
         let name = match request.query_param("name") {
             Some(name) if !name.is_empty() => {
                 let name = percent_decode_str(name).decode_utf8_lossy();
@@ -41,20 +57,27 @@ impl WebSocketApplication for Chat {
             }
             _ => ws.peer_addr().to_string(),
         };
-        self.hub.join(ws);
+        let room = match ws.path().strip_prefix("/chat/") {
+            Some(room) if !room.is_empty() => room.to_owned(),
+            _ => "lobby".to_owned(),
+        };
+        let id = self.hub.join(ws);
+        self.hub.join_room(id, &room);
         self.hub
-            .broadcast(format!("* {name} joined ({} here)", self.hub.len()));
-        name
+            .broadcast_to(&room, format!("* {name} joined {room}"));
+        Seat { name, room }
     }
 
-    fn on_message(&self, name: &mut String, _ws: &WebSocket, message: Message) {
+    fn on_message(&self, seat: &mut Seat, _ws: &WebSocket, message: Message) {
         if let Message::Text(text) = message {
-            self.hub.broadcast(format!("{name}: {text}"));
+            let said = format!("{}: {text}", seat.name);
+            self.hub.broadcast_to(&seat.room, said);
         }
     }
 
-    fn on_close(&self, name: String, _ws: &WebSocket, _reason: &CloseReason) {
-        self.hub.broadcast(format!("* {name} left"));
+    fn on_close(&self, seat: Seat, _ws: &WebSocket, _reason: &CloseReason) {
+        self.hub
+            .broadcast_to(&seat.room, format!("* {} left", seat.name));
     }
 }
 
@@ -69,8 +92,9 @@ form{display:flex;gap:.5em;margin-top:.5em}input{flex:1;font:inherit}</style></h
 <script>
 const log = document.getElementById('log');
 const add = t => { log.textContent += t + '\n'; log.scrollTop = log.scrollHeight; };
-const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat' + location.search);
-ws.onopen = () => add('* connected');
+const room = location.hash.slice(1) || 'lobby';
+const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat/' + room + location.search);
+ws.onopen = () => add('* connected to ' + room);
 ws.onmessage = e => add(e.data);
 ws.onclose = e => add('* disconnected (' + e.code + ')');
 document.getElementById('f').onsubmit = e => {
@@ -83,9 +107,14 @@ document.getElementById('f').onsubmit = e => {
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
     common::init_logging();
-    let chat = Chat { hub: Hub::new(256) };
+    let mut hub = Hub::builder().capacity(256).prefix("chat:");
+    if let Some(url) = &args.redis {
+        hub = hub.redis(url);
+    }
+    let chat = Chat { hub: hub.build()? };
     let resource = Resource::new()
-        .websocket("/chat", chat)
+        .websocket("/chat", chat.clone())
+        .websocket("/chat/*", chat)
         .app("/", |_req: &mut Request| Response::html(PAGE));
     let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
     common::announce(args.listen.scheme(), server.local_addr());

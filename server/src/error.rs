@@ -73,6 +73,9 @@ pub enum Error {
     /// The TLS certificate or key could not be used, or a client has no
     /// root certificate to trust; the message says why.
     Tls(String),
+    /// A setting cannot be used (a Redis URL that does not parse...); the
+    /// message says which and why.
+    Config(String),
 
     // The client's errors: opening a connection to a server.
     /// A client was given a URL it cannot connect to (not `ws://` or
@@ -211,6 +214,7 @@ impl fmt::Display for Error {
                 "the WebSocket peer did not answer the Close within {timeout:?}"
             ),
             Error::Tls(why) => write!(f, "TLS setup failed: {why}"),
+            Error::Config(why) => write!(f, "invalid configuration: {why}"),
             Error::InvalidUrl { url, reason } => write!(f, "invalid URL {url:?}: {reason}"),
             Error::InvalidHeader { name } => write!(f, "invalid HTTP header {name:?}"),
             Error::Dns { host, source } => write!(f, "cannot resolve {host:?}: {source}"),
@@ -319,6 +323,7 @@ impl Error {
             Error::ConnectionLost => Error::ConnectionLost,
             Error::CloseTimeout { timeout } => Error::CloseTimeout { timeout: *timeout },
             Error::Tls(why) => Error::Tls(why.clone()),
+            Error::Config(why) => Error::Config(why.clone()),
             Error::InvalidUrl { url, reason } => Error::InvalidUrl {
                 url: url.clone(),
                 reason,

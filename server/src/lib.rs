@@ -134,6 +134,6 @@ pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};
 pub use websocket::{
-    HandshakeRequest, Hub, MemberId, Messages, PreparedMessage, Resource, Upgrade, WebSocket,
-    WebSocketApplication, WebSocketConfig, WebSocketHandler, WebSocketOffer,
+    BrokerStats, HandshakeRequest, Hub, HubBuilder, MemberId, Messages, PreparedMessage, Resource,
+    Upgrade, WebSocket, WebSocketApplication, WebSocketConfig, WebSocketHandler, WebSocketOffer,
 };

@@ -11,8 +11,10 @@
 //! `handshake_request.rs` (the request, kept for the socket's life),
 //! `socket.rs` (the handle and its API), `reader.rs`, `writer.rs`,
 //! `closing.rs`, `heartbeat.rs` (its machinery), `messages.rs`,
-//! `prepared.rs`, `resource.rs`, `hub.rs`.
+//! `prepared.rs`, `resource.rs`, `hub.rs` and `broker/` (how a hub reaches
+//! the members of other instances: in-process, or Redis pub/sub).
 
+mod broker;
 mod closing;
 mod config;
 // permessage-deflate (RFC 7692), sans-IO. Nothing calls it yet: issue 14's
@@ -35,10 +37,11 @@ mod tests;
 mod upgrade;
 mod writer;
 
+pub use broker::BrokerStats;
 pub use config::WebSocketConfig;
 pub use handler::WebSocketHandler;
 pub use handshake_request::HandshakeRequest;
-pub use hub::{Hub, MemberId};
+pub use hub::{Hub, HubBuilder, MemberId};
 pub use messages::Messages;
 pub use prepared::PreparedMessage;
 pub use resource::{Resource, WebSocketApplication};
