@@ -425,6 +425,14 @@ fn an_answer_that_is_not_http_or_too_large_or_cut_short_is_an_invalid_response()
         Err(Error::InvalidResponse(ResponseError::Truncated { received: 22 })) => {}
         other => panic!("{other:?}"),
     }
+    // Interim responses without end: refused after 8.
+    let interim = Box::leak("HTTP/1.1 102 Processing\r\n\r\n".repeat(9).into_boxed_str());
+    match connect_to_answer(interim, false) {
+        Err(Error::InvalidResponse(ResponseError::Malformed(why))) => {
+            assert_eq!(why, "more than 8 interim responses")
+        }
+        other => panic!("{other:?}"),
+    }
     // A head that never ends: refused at the limit, whatever follows.
     let addr = raw_peer(|mut stream, _| {
         let _ = stream.write_all(b"HTTP/1.1 101 Switching Protocols\r\n");
