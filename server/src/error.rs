@@ -9,6 +9,7 @@ use http::{HeaderMap, StatusCode};
 
 use crate::proto::http::client::ResponseError;
 use crate::proto::websocket::{ClientHandshakeError, CloseCode, ProtocolError};
+use crate::websocket::NegotiationError;
 
 /// Everything in `greenws` that can fail says why with one of these.
 #[derive(Debug)]
@@ -73,6 +74,9 @@ pub enum Error {
     /// The TLS certificate or key could not be used, or a client has no
     /// root certificate to trust; the message says why.
     Tls(String),
+    /// Compressing a WebSocket message failed (permessage-deflate): a bug
+    /// rather than bad input. The connection was closed with 1011.
+    Compression(String),
     /// A setting cannot be used (a Redis URL that does not parse...); the
     /// message says which and why.
     Config(String),
@@ -151,6 +155,11 @@ pub enum Error {
     /// `Sec-WebSocket-Accept`, a subprotocol that was not offered, no
     /// `Upgrade: websocket`...
     Handshake(ClientHandshakeError),
+    /// The server's `Sec-WebSocket-Extensions` answer to the client's
+    /// permessage-deflate offer cannot be accepted (RFC 7692 section 7:
+    /// the client fails the connection): an extension not offered, a
+    /// parameter RFC 7692 does not define, a larger window than offered...
+    DeflateNegotiation(NegotiationError),
     /// The server's answer to the opening handshake is not valid HTTP/1.1,
     /// is larger than the client accepts, or was cut short.
     InvalidResponse(ResponseError),
@@ -214,6 +223,7 @@ impl fmt::Display for Error {
                 "the WebSocket peer did not answer the Close within {timeout:?}"
             ),
             Error::Tls(why) => write!(f, "TLS setup failed: {why}"),
+            Error::Compression(why) => write!(f, "WebSocket message compression failed: {why}"),
             Error::Config(why) => write!(f, "invalid configuration: {why}"),
             Error::InvalidUrl { url, reason } => write!(f, "invalid URL {url:?}: {reason}"),
             Error::InvalidHeader { name } => write!(f, "invalid HTTP header {name:?}"),
@@ -249,6 +259,9 @@ impl fmt::Display for Error {
                 Ok(())
             }
             Error::Handshake(e) => write!(f, "WebSocket handshake failed: {e}"),
+            Error::DeflateNegotiation(e) => {
+                write!(f, "WebSocket handshake failed: permessage-deflate: {e}")
+            }
             Error::InvalidResponse(e) => write!(f, "invalid handshake response: {e}"),
         }
     }
@@ -265,6 +278,7 @@ impl std::error::Error for Error {
             Error::Runtime(e) => Some(e),
             Error::Protocol(e) => Some(e),
             Error::Handshake(e) => Some(e),
+            Error::DeflateNegotiation(e) => Some(e),
             Error::InvalidResponse(e) => Some(e),
             _ => None,
         }
@@ -323,6 +337,7 @@ impl Error {
             Error::ConnectionLost => Error::ConnectionLost,
             Error::CloseTimeout { timeout } => Error::CloseTimeout { timeout: *timeout },
             Error::Tls(why) => Error::Tls(why.clone()),
+            Error::Compression(why) => Error::Compression(why.clone()),
             Error::Config(why) => Error::Config(why.clone()),
             Error::InvalidUrl { url, reason } => Error::InvalidUrl {
                 url: url.clone(),
@@ -364,6 +379,7 @@ impl Error {
                 body_start: body_start.clone(),
             },
             Error::Handshake(e) => Error::Handshake(e.clone()),
+            Error::DeflateNegotiation(e) => Error::DeflateNegotiation(e.clone()),
             Error::InvalidResponse(e) => Error::InvalidResponse(e.clone()),
         }
     }

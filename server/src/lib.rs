@@ -169,6 +169,7 @@ pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};
 pub use websocket::{
-    BrokerStats, HandshakeRequest, Hub, HubBuilder, MemberId, Messages, PreparedMessage, Resource,
-    Upgrade, WebSocket, WebSocketApplication, WebSocketConfig, WebSocketHandler, WebSocketOffer,
+    BrokerStats, ContextTakeover, DeflateConfig, HandshakeRequest, Hub, HubBuilder, MemberId,
+    Messages, NegotiationError, PreparedMessage, Resource, Upgrade, WebSocket,
+    WebSocketApplication, WebSocketConfig, WebSocketHandler, WebSocketOffer,
 };

@@ -11,8 +11,8 @@ use greenws::http::StatusCode;
 use greenws::proto::http::client::{ResponseError, ResponseLimits};
 use greenws::proto::websocket::{accept_key, ClientHandshakeError, FrameHeader, OpCode};
 use greenws::{
-    ClientBuilder, CloseCode, ConnectStep, Error, Message, Request, Response, ServerHandle,
-    Upgrade, WebSocketConfig, WebSocketHandler, WsgiServer,
+    ClientBuilder, CloseCode, ConnectStep, DeflateConfig, Error, Message, NegotiationError,
+    Request, Response, ServerHandle, Upgrade, WebSocketConfig, WebSocketHandler, WsgiServer,
 };
 
 /// Our server: `/echo` echoes, `/whoami` first sends what the handshake
@@ -231,6 +231,116 @@ fn the_request_is_a_valid_websocket_handshake() {
     assert!(!lines
         .iter()
         .any(|l| l.starts_with("Sec-WebSocket-Protocol")));
+    // permessage-deflate is offered, as browsers do.
+    let offer = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Sec-WebSocket-Extensions: "))
+        .expect("a permessage-deflate offer");
+    assert!(
+        offer.starts_with("permessage-deflate") && offer.contains("client_max_window_bits"),
+        "{offer}"
+    );
+}
+
+#[test]
+fn compression_is_offered_and_used_unless_turned_off() {
+    let server = start_server();
+    let compressible = "{\"price\": 101.25, \"size\": 300} ".repeat(3000);
+    for (deflate, agreed) in [
+        (DeflateConfig::default(), true),
+        (DeflateConfig::default().prefer_ratio(), true),
+        (DeflateConfig::disabled(), false),
+    ] {
+        let ws = ClientBuilder::new(url(&server, "/echo"))
+            .config(WebSocketConfig::default().deflate(deflate))
+            .connect()
+            .unwrap();
+        match agreed {
+            true => {
+                let extensions = ws.extensions().expect("compression agreed");
+                assert!(extensions.starts_with("permessage-deflate"), "{extensions}");
+            }
+            false => assert_eq!(ws.extensions(), None),
+        }
+        for message in [
+            Message::from(compressible.clone()),
+            Message::from("short"),
+            Message::from(compressible.clone().into_bytes()),
+        ] {
+            ws.send(&message).unwrap();
+            assert_eq!(ws.receive().unwrap(), Some(message));
+        }
+        ws.close(CloseCode::NORMAL, "").unwrap();
+    }
+}
+
+/// A 101 that names these extensions (and accepts the key).
+fn answer_with_extensions(extensions: &str) -> &'static str {
+    Box::leak(
+        format!(
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {{accept}}\r\nSec-WebSocket-Extensions: {extensions}\r\n\r\n"
+        )
+        .into_boxed_str(),
+    )
+}
+
+#[test]
+fn an_extension_answer_the_client_cannot_accept_fails_the_connection() {
+    for (extensions, expected) in [
+        (
+            "x-webkit-deflate-frame",
+            NegotiationError::UnofferedExtension("x-webkit-deflate-frame".into()),
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=16",
+            NegotiationError::InvalidValue {
+                parameter: "server_max_window_bits",
+                value: Some("16".into()),
+            },
+        ),
+        (
+            "permessage-deflate; mystery",
+            NegotiationError::UnknownParameter("mystery".into()),
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=11, permessage-deflate; \
+             server_max_window_bits=11",
+            NegotiationError::DuplicateExtension,
+        ),
+        (
+            // The default offer limits the server's window (to 11 bits).
+            "permessage-deflate",
+            NegotiationError::MissingParameter("server_max_window_bits"),
+        ),
+        (
+            "permessage-deflate; server_max_window_bits=15",
+            NegotiationError::WindowTooLarge {
+                parameter: "server_max_window_bits",
+                offered: 11,
+                answered: 15,
+            },
+        ),
+    ] {
+        match connect_to_answer(answer_with_extensions(extensions), false) {
+            Err(Error::DeflateNegotiation(e)) => assert_eq!(e, expected, "{extensions}"),
+            other => panic!("{extensions}: {other:?}"),
+        }
+    }
+    // Without an offer, any extension in the answer fails the connection.
+    let addr = raw_peer(|mut stream, head| {
+        let reply =
+            answer_with_extensions("permessage-deflate").replace("{accept}", &accept_for(&head));
+        stream.write_all(reply.as_bytes()).unwrap();
+        hold(stream);
+    });
+    let result = ClientBuilder::new(format!("ws://{addr}/"))
+        .config(WebSocketConfig::default().deflate(DeflateConfig::disabled()))
+        .connect();
+    match result {
+        Err(Error::Handshake(e)) => assert_eq!(e, ClientHandshakeError::UnofferedExtensions),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The client against independent servers, over `ws://` and `wss://`:
-//! tokio-tungstenite (the benchmarks' async peer, on tokio) and Python's
-//! `websockets`. Each says first what the handshake carried, then echoes.
+//! tokio-tungstenite (the benchmarks' async peer, on tokio; no
+//! compression) and Python's `websockets` (which agrees to
+//! permessage-deflate). Each says first what the handshake carried, then
+//! echoes.
 
 mod client_support;
 
@@ -18,8 +20,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_tungstenite::tungstenite;
 
 /// Connects to `url` (trusting `ca` for wss://), checks what the server
-/// saw of the handshake, and echoes every kind of message through it.
-fn check_echo(url: &str, ca: Option<&TestCa>) {
+/// saw of the handshake and whether it agreed to compression, and echoes
+/// every kind of message through it.
+fn check_echo(url: &str, ca: Option<&TestCa>, compressed: bool) {
     let mut client = ClientBuilder::new(url)
         .protocols(["chat.v2", "chat.v1"])
         .header("Authorization", "Bearer t0k3n");
@@ -31,6 +34,12 @@ fn check_echo(url: &str, ca: Option<&TestCa>) {
     let ws = client.connect().unwrap_or_else(|e| panic!("{url}: {e}"));
     assert_eq!(ws.protocol(), Some("chat.v1"), "{url}");
     assert_eq!(
+        ws.extensions().is_some(),
+        compressed,
+        "{url}: {:?}",
+        ws.extensions()
+    );
+    assert_eq!(
         ws.receive().unwrap(),
         Some(Message::from("protocol=chat.v1 authorization=Bearer t0k3n")),
         "{url}"
@@ -41,6 +50,7 @@ fn check_echo(url: &str, ca: Option<&TestCa>) {
         Message::from(vec![0u8, 159, 146, 150, 255]),
         Message::from("ünïcödé ".repeat(40_000)),
         Message::from(vec![42u8; 200_000]),
+        Message::from("{\"bid\": 101.25, \"ask\": 101.5} ".repeat(5000)),
     ] {
         ws.send(&message).unwrap();
         assert_eq!(ws.receive().unwrap(), Some(message), "{url}");
@@ -146,12 +156,14 @@ async fn tungstenite_echo<S: AsyncRead + AsyncWrite + Unpin>(stream: S) {
 #[test]
 fn tokio_tungstenite_over_ws_and_wss() {
     let plain = start_tokio_tungstenite(None);
-    check_echo(&format!("ws://{plain}/echo"), None);
+    // tungstenite has no permessage-deflate: it declines the offer.
+    check_echo(&format!("ws://{plain}/echo"), None, false);
     let ca = TestCa::new("tokio");
     let secure = start_tokio_tungstenite(Some(&ca));
     check_echo(
         &format!("wss://localhost:{}/echo", secure.port()),
         Some(&ca),
+        false,
     );
 }
 
@@ -202,8 +214,13 @@ fn python_websockets_over_ws_and_wss() {
         return;
     };
     let plain = start_python(&python, None);
-    check_echo(&format!("ws://127.0.0.1:{}/echo", plain.port), None);
+    // Python's websockets agrees to permessage-deflate.
+    check_echo(&format!("ws://127.0.0.1:{}/echo", plain.port), None, true);
     let ca = TestCa::new("python");
     let secure = start_python(&python, Some(&ca));
-    check_echo(&format!("wss://localhost:{}/echo", secure.port), Some(&ca));
+    check_echo(
+        &format!("wss://localhost:{}/echo", secure.port),
+        Some(&ca),
+        true,
+    );
 }

@@ -14,6 +14,7 @@ use super::open::{open, Plan};
 use super::url::WsUrl;
 use crate::proto::http::client::ResponseLimits;
 use crate::proto::websocket::ClientHandshake;
+use crate::websocket::client_offer;
 use crate::{Error, WebSocket, WebSocketConfig};
 
 /// Opens WebSocket connections to one URL, with headers, subprotocols,
@@ -41,7 +42,8 @@ use crate::{Error, WebSocket, WebSocketConfig};
 /// Defaults: no extra headers and no subprotocol; 10 s to resolve the host
 /// and connect, 10 s for the TLS and WebSocket handshakes together;
 /// [`WebSocketConfig::default`] for the open connection (its limits,
-/// heartbeat, and the close and send timeouts that bound I/O on it); a
+/// heartbeat, the close and send timeouts that bound I/O on it, and
+/// permessage-deflate, offered as browsers do); a
 /// response head of 64 KiB and 128 fields at most; for `wss://`, the
 /// system's root certificates (or those of `SSL_CERT_FILE` /
 /// `SSL_CERT_DIR`), with SNI and the host name checked.
@@ -161,9 +163,11 @@ impl ClientBuilder {
         self
     }
 
-    /// Limits, heartbeat and timeouts of the open connection, as on the
-    /// server: `max_message_size`, `ping_interval`, `dead_peer_timeout`,
-    /// `close_timeout`, `send_timeout`...
+    /// Limits, heartbeat, timeouts and compression of the open
+    /// connection, as on the server: `max_message_size`, `ping_interval`,
+    /// `dead_peer_timeout`, `close_timeout`, `send_timeout`, `deflate`
+    /// (what permessage-deflate offer is made; `DeflateConfig::disabled()`
+    /// for none)...
     pub fn config(mut self, config: WebSocketConfig) -> Self {
         self.config = Arc::new(config);
         self
@@ -232,6 +236,11 @@ impl ClientBuilder {
         let mut handshake = ClientHandshake::new(rand::random());
         if !self.protocols.is_empty() {
             handshake = handshake.protocols(self.protocols.iter().cloned());
+        }
+        // permessage-deflate, as browsers offer it (unless the config
+        // turns it off).
+        if let Some(offer) = client_offer(&self.config.deflate) {
+            handshake = handshake.extensions(offer);
         }
         open(Plan {
             url: &self.url,

@@ -29,7 +29,12 @@
 //!
 //! [`ClientBuilder`] sets the rest: headers (`Origin`, `Authorization`,
 //! cookies), subprotocols, timeouts, limits and heartbeat, the root
-//! certificates to trust.
+//! certificates to trust. permessage-deflate is offered, as browsers do,
+//! and used when the server agrees ([`WebSocket::extensions`] says so);
+//! `WebSocketConfig::default().deflate(DeflateConfig::disabled())` turns
+//! it off.
+//!
+//! [`WebSocket::extensions`]: crate::WebSocket::extensions
 //!
 //! ## What can go wrong, and the error that says so
 //!
@@ -43,6 +48,7 @@
 //! | any other TLS failure (an untrusted certificate...) | [`Error::TlsHandshake`] |
 //! | an answer other than 101 (404, 401, 426...) | [`Error::HandshakeRefused`], with the status, headers and the first bytes of the body |
 //! | a 101 with a wrong `Sec-WebSocket-Accept`, a subprotocol not offered... | [`Error::Handshake`] ([`ClientHandshakeError`]) |
+//! | a permessage-deflate answer RFC 7692 does not allow | [`Error::DeflateNegotiation`] ([`NegotiationError`]) |
 //! | an answer that is not HTTP, too large, or cut short | [`Error::InvalidResponse`] ([`ResponseError`]) |
 //!
 //! Once open, the connection behaves as a server's: [`Error::Protocol`]
@@ -67,6 +73,8 @@
 //! [`Error::HandshakeRefused`]: crate::Error::HandshakeRefused
 //! [`Error::Handshake`]: crate::Error::Handshake
 //! [`ClientHandshakeError`]: crate::proto::websocket::ClientHandshakeError
+//! [`Error::DeflateNegotiation`]: crate::Error::DeflateNegotiation
+//! [`NegotiationError`]: crate::NegotiationError
 //! [`Error::InvalidResponse`]: crate::Error::InvalidResponse
 //! [`ResponseError`]: crate::proto::http::client::ResponseError
 //! [`Error::Protocol`]: crate::Error::Protocol

@@ -1,6 +1,7 @@
 //! Opening a client connection, step by step: resolve the host, connect,
-//! the TLS handshake for `wss://`, the WebSocket opening handshake; then
-//! the `WebSocket` handle in the client role. Each step has its error, and
+//! the TLS handshake for `wss://`, the WebSocket opening handshake (with
+//! permessage-deflate's negotiation); then the `WebSocket` handle in the
+//! client role. Each step has its error, and
 //! a step that outlasts its deadline says which it was.
 
 use std::io::{self, ErrorKind};
@@ -21,7 +22,7 @@ use crate::proto::http::client::{
 };
 use crate::proto::websocket::{Agreed, ClientHandshake, Role};
 use crate::transport::Transport;
-use crate::websocket::{Handshake, HandshakeRequest};
+use crate::websocket::{negotiate_as_client, Handshake, HandshakeRequest};
 use crate::{ConnectStep, Error, WebSocket, WebSocketConfig};
 
 /// The most of a refusal's body kept for [`Error::HandshakeRefused`].
@@ -114,6 +115,9 @@ pub(crate) fn open(plan: Plan<'_>) -> Result<WebSocket, Error> {
         HandshakeFailure::Error(e) => e,
     })?;
 
+    let extensions = agreed.extensions.iter().map(|value| value.as_bytes());
+    let deflate =
+        negotiate_as_client(&plan.config.deflate, extensions).map_err(Error::DeflateNegotiation)?;
     let ws = WebSocket::new(
         Arc::new(transport),
         Role::Client,
@@ -121,6 +125,7 @@ pub(crate) fn open(plan: Plan<'_>) -> Result<WebSocket, Error> {
         Handshake {
             request: sent_request(&request),
             protocol: agreed.protocol,
+            deflate,
             peer_addr,
         },
     );

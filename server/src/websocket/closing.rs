@@ -108,6 +108,14 @@ impl WebSocket {
         self.finish();
     }
 
+    /// Fails the connection for a fault of this side (a bug): 1011, then
+    /// the socket closes.
+    pub(super) fn fail_internal(&self, error: Error) {
+        self.record_failure(error);
+        self.send_close(CloseCode::INTERNAL_ERROR, "internal error");
+        self.finish();
+    }
+
     /// The stream ended: without the peer's Close, the connection was lost.
     pub(super) fn on_eof(&self) {
         if self.inner.status.lock().peer_close.is_none() {

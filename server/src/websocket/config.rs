@@ -1,8 +1,11 @@
-//! `WebSocketConfig`: the limits, timeouts and heartbeat of a WebSocket.
+//! `WebSocketConfig`: the limits, timeouts, heartbeat and compression of a
+//! WebSocket.
 
 use std::time::Duration;
 
-/// Limits, timeouts and heartbeat of the WebSockets a
+use super::deflate::DeflateConfig;
+
+/// Limits, timeouts, heartbeat and compression of the WebSockets a
 /// [`WebSocketHandler`](super::WebSocketHandler) accepts. Every setting has
 /// a default, chosen so that a public server can run with it:
 ///
@@ -16,7 +19,10 @@ use std::time::Duration;
 ///   defaults of Python's `websockets`, which pings every 20 s and gives up
 ///   20 s after an unanswered ping, are in the same range);
 /// - a close waits 5 s for the peer's Close, a send 30 s for a peer that
-///   does not read.
+///   does not read;
+/// - permessage-deflate is agreed with clients that offer it (every
+///   browser does), tuned to cost little memory per idle connection (see
+///   [`DeflateConfig`]).
 ///
 /// A timeout too large to represent (`Duration::MAX`) means no limit.
 /// Settings are set with the builder methods (the struct may gain fields,
@@ -60,6 +66,11 @@ pub struct WebSocketConfig {
     /// how much a peer that does not read can hold up. Default: the
     /// kernel's own sizing.
     pub send_buffer: Option<usize>,
+    /// permessage-deflate (RFC 7692): whether it is agreed, and how
+    /// messages are compressed. Default [`DeflateConfig::default`]: on,
+    /// messages from 256 bytes compressed at level 2, no context kept for
+    /// this side's messages, 4 KiB for the peer's.
+    pub deflate: DeflateConfig,
 }
 
 impl Default for WebSocketConfig {
@@ -72,6 +83,7 @@ impl Default for WebSocketConfig {
             close_timeout: Duration::from_secs(5),
             send_timeout: Duration::from_secs(30),
             send_buffer: None,
+            deflate: DeflateConfig::default(),
         }
     }
 }
@@ -121,6 +133,23 @@ impl WebSocketConfig {
     /// Sets [`send_buffer`](Self#structfield.send_buffer).
     pub fn send_buffer(mut self, bytes: Option<usize>) -> Self {
         self.send_buffer = bytes;
+        self
+    }
+
+    /// Sets [`deflate`](Self#structfield.deflate).
+    ///
+    /// ```
+    /// use greenws::{DeflateConfig, WebSocketConfig};
+    /// // No compression at all.
+    /// let off = WebSocketConfig::default().deflate(DeflateConfig::disabled());
+    /// // Better ratio for more memory per connection.
+    /// let ratio = WebSocketConfig::default().deflate(DeflateConfig::default().prefer_ratio());
+    /// // Compress only messages of 1 KiB and more, harder.
+    /// let big = WebSocketConfig::default().deflate(DeflateConfig::default().threshold(1024).level(6));
+    /// # let _ = (off, ratio, big);
+    /// ```
+    pub fn deflate(mut self, deflate: DeflateConfig) -> Self {
+        self.deflate = deflate;
         self
     }
 }

@@ -37,6 +37,9 @@ pub(super) struct Offer {
 /// handshake reaches the app, which takes the connection with
 /// [`Upgrade::upgrade`](super::Upgrade::upgrade) (the 101 goes out then)
 /// or answers with an ordinary response. Other requests are plain HTTP.
+/// The 101 agrees to permessage-deflate when the client offers it, as
+/// [`WebSocketConfig::deflate`](super::WebSocketConfig#structfield.deflate)
+/// says (on by default).
 ///
 /// ```no_run
 /// use greenws::{Request, Response, Upgrade, WebSocketHandler, WsgiServer, http::StatusCode};

@@ -67,7 +67,7 @@ impl WebSocket {
         }
         if reader.next_ping.is_some_and(|at| now >= at) {
             if !closing {
-                let _ = self.send_frame(OpCode::Ping, b"");
+                let _ = self.send_control(OpCode::Ping, b"");
             }
             reader.next_ping = next_ping_after(&self.inner.config, now);
         }

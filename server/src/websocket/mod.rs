@@ -17,10 +17,6 @@
 mod broker;
 mod closing;
 mod config;
-// permessage-deflate (RFC 7692), sans-IO. Nothing calls it yet: issue 14's
-// integration wires it into the handshake and, through
-// `proto::websocket::MessageDecompressor`, into the decoder.
-#[cfg_attr(not(test), allow(dead_code, unused_imports))]
 mod deflate;
 mod handler;
 mod handshake_request;
@@ -39,6 +35,8 @@ mod writer;
 
 pub use broker::BrokerStats;
 pub use config::WebSocketConfig;
+pub(crate) use deflate::{client_offer, negotiate_as_client};
+pub use deflate::{ContextTakeover, DeflateConfig, NegotiationError};
 pub use handler::WebSocketHandler;
 pub use handshake_request::HandshakeRequest;
 pub use hub::{Hub, HubBuilder, MemberId};

@@ -269,7 +269,7 @@ impl WebSocket {
         match event {
             Event::Ping(payload) => {
                 // A pong that cannot be sent means the connection is going.
-                let _ = self.send_frame(OpCode::Pong, &payload);
+                let _ = self.send_control(OpCode::Pong, &payload);
             }
             Event::Pong(_) => {}
             Event::Close(reason) => self.on_peer_close(reason),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::closing::{CloseHook, Status};
+use super::deflate::{Agreement, DeflateParams, Deflater, Inflater};
 use super::handshake_request::HandshakeRequest;
 use super::heartbeat::next_ping_after;
 use super::messages::Messages;
@@ -75,6 +76,8 @@ pub(super) struct Inner {
     pub(super) config: Arc<WebSocketConfig>,
     request: HandshakeRequest,
     protocol: Option<String>,
+    /// permessage-deflate as agreed, if it was.
+    deflate: Option<DeflateParams>,
     peer_addr: SocketAddr,
 }
 
@@ -96,6 +99,9 @@ pub(crate) struct Handshake {
     pub(crate) request: HandshakeRequest,
     /// The subprotocol agreed on.
     pub(crate) protocol: Option<String>,
+    /// permessage-deflate, if it was agreed (by the caller's role's
+    /// negotiation, with `config.deflate`).
+    pub(crate) deflate: Option<Agreement>,
     pub(crate) peer_addr: SocketAddr,
 }
 
@@ -109,17 +115,23 @@ impl WebSocket {
         handshake: Handshake,
     ) -> Self {
         let now = Instant::now();
+        let mut decoder = Decoder::new(role, config.max_frame_size, config.max_message_size);
+        let mut deflater = None;
+        if let Some(agreement) = &handshake.deflate {
+            decoder.set_decompressor(Box::new(Inflater::new(agreement.incoming)));
+            deflater = Some(Deflater::new(agreement.outgoing, &config.deflate));
+        }
         WebSocket {
             inner: Arc::new(Inner {
                 id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
                 role,
                 io,
                 reader: green::sync::Mutex::new(Reader::new(
-                    Decoder::new(role, config.max_frame_size, config.max_message_size),
+                    decoder,
                     now,
                     next_ping_after(&config, now),
                 )),
-                writer: green::sync::Mutex::new(Writer::default()),
+                writer: green::sync::Mutex::new(Writer::new(deflater)),
                 close_sent: AtomicBool::new(false),
                 receivers: AtomicUsize::new(0),
                 input_held: AtomicUsize::new(0),
@@ -130,6 +142,7 @@ impl WebSocket {
                 config,
                 request: handshake.request,
                 protocol: handshake.protocol,
+                deflate: handshake.deflate.map(|agreement| agreement.params),
                 peer_addr: handshake.peer_addr,
             }),
         }
@@ -165,6 +178,20 @@ impl WebSocket {
     /// The negotiated subprotocol, if one was agreed.
     pub fn protocol(&self) -> Option<&str> {
         self.inner.protocol.as_deref()
+    }
+
+    /// The extensions agreed in the handshake, as its
+    /// `Sec-WebSocket-Extensions` header said them (a browser's
+    /// `ws.extensions`): permessage-deflate and its parameters, or `None`.
+    ///
+    /// ```
+    /// # fn show(ws: &greenws::WebSocket) {
+    /// // "permessage-deflate; server_no_context_takeover; client_max_window_bits=11"
+    /// log::debug!("compression: {:?}", ws.extensions());
+    /// # }
+    /// ```
+    pub fn extensions(&self) -> Option<String> {
+        self.inner.deflate.map(|params| params.header_value())
     }
 
     /// The peer's address.
@@ -268,7 +295,7 @@ impl WebSocket {
     /// `Err(Error::Closed)` once a Close was sent.
     pub fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
-        self.send_frame(data_opcode(&message), message.as_bytes())?;
+        self.send_message(data_opcode(&message), message.as_bytes())?;
         self.take_in_input();
         Ok(())
     }
@@ -279,6 +306,10 @@ impl WebSocket {
     /// half-written: when the socket takes only part of it, the rest is
     /// kept and written (by a greenlet of its own, or the next send) before
     /// anything else, and until it is, `try_send` reports `WouldBlock`.
+    /// With a compression context kept for this side's messages (not the
+    /// default, see [`DeflateConfig`](crate::DeflateConfig)), a message
+    /// once compressed is always sent, as such a tail if the socket takes
+    /// none of it: the peer's context must see it.
     ///
     /// For a live feed that would rather skip a stale update than wait for
     /// a slow peer:
@@ -297,7 +328,7 @@ impl WebSocket {
     /// ```
     pub fn try_send(&self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
-        self.try_send_frame(data_opcode(&message), message.as_bytes())?;
+        self.try_send_message(data_opcode(&message), message.as_bytes())?;
         self.take_in_input();
         Ok(())
     }
@@ -317,7 +348,7 @@ impl WebSocket {
         if payload.len() > MAX_CONTROL_PAYLOAD {
             return Err(Error::ControlPayloadTooLong { len: payload.len() });
         }
-        self.send_frame(OpCode::Ping, payload)
+        self.send_control(OpCode::Ping, payload)
     }
 
     /// Closes the connection with the full closing handshake: sends a Close

@@ -1,24 +1,27 @@
 //! The `WebSocket` handle in the client role, against tungstenite's
 //! server: what it sends must be masked (tungstenite refuses a client's
 //! unmasked frames), what it receives must not be, and the opening
-//! handshake is the protocol layer's client side.
+//! handshake is the protocol layer's client side. Then, with
+//! permessage-deflate, against our own server; and a `PreparedMessage`
+//! compressed once for several sockets.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
 use http::{HeaderMap, StatusCode};
 
+use super::deflate::{client_offer, negotiate_as_client};
 use super::handshake_request::HandshakeRequest;
 use super::socket::Handshake;
-use super::{WebSocket, WebSocketConfig};
+use super::{DeflateConfig, PreparedMessage, WebSocket, WebSocketConfig, WebSocketHandler};
 use crate::codec::head::parse_head;
-use crate::proto::websocket::{ClientHandshake, CloseCode, Message, Role};
+use crate::proto::websocket::{Agreed, ClientHandshake, CloseCode, Message, Role};
 use crate::transport::Transport;
-use crate::Limits;
+use crate::{Limits, Request, ServerHandle, Upgrade, WsgiServer};
 
 /// Reads a response head from `transport` byte by byte (nothing of what
 /// follows is taken) and checks it as a client.
-fn read_answer(transport: &Transport, handshake: &ClientHandshake) -> Option<String> {
+fn read_answer(transport: &Transport, handshake: &ClientHandshake) -> Agreed {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
@@ -36,7 +39,42 @@ fn read_answer(transport: &Transport, handshake: &ClientHandshake) -> Option<Str
         );
     }
     let status = StatusCode::from_u16(response.code.unwrap()).unwrap();
-    handshake.check_response(status, &headers).unwrap().protocol
+    handshake.check_response(status, &headers).unwrap()
+}
+
+/// Opens a client-role `WebSocket` to `path` at `addr` with `handshake`;
+/// permessage-deflate is negotiated as `config.deflate` says.
+fn open_client(
+    addr: std::net::SocketAddr,
+    path: &str,
+    handshake: ClientHandshake,
+    config: WebSocketConfig,
+) -> WebSocket {
+    let transport = Transport::plain(Arc::new(green::net::DuplexStream::new(
+        green::net::TcpStream::connect(addr).unwrap(),
+    )));
+    let request = handshake.request_head(path, &addr.to_string(), &HeaderMap::new());
+    transport.write_parts(&request, &[], None).unwrap();
+    let agreed = read_answer(&transport, &handshake);
+    let deflate = negotiate_as_client(
+        &config.deflate,
+        agreed.extensions.iter().map(|value| value.as_bytes()),
+    )
+    .unwrap();
+    let (head, _) = parse_head(&request, &Limits::default().head())
+        .unwrap()
+        .unwrap();
+    WebSocket::new(
+        Arc::new(transport),
+        Role::Client,
+        Arc::new(config),
+        Handshake {
+            request: HandshakeRequest::new(Arc::new(head)),
+            protocol: agreed.protocol,
+            deflate,
+            peer_addr: addr,
+        },
+    )
 }
 
 #[test]
@@ -60,26 +98,9 @@ fn the_handle_speaks_the_client_role_to_tungstenite() {
         }
     });
 
-    let transport = Transport::plain(std::sync::Arc::new(green::net::DuplexStream::new(
-        green::net::TcpStream::connect(addr).unwrap(),
-    )));
     let handshake = ClientHandshake::new(*b"0123456789abcdef").protocols(["echo"]);
-    let request = handshake.request_head("/echo?x=1", &addr.to_string(), &HeaderMap::new());
-    transport.write_parts(&request, &[], None).unwrap();
-    let protocol = read_answer(&transport, &handshake);
-    let (head, _) = parse_head(&request, &Limits::default().head())
-        .unwrap()
-        .unwrap();
-    let ws = WebSocket::new(
-        Arc::new(transport),
-        Role::Client,
-        Arc::new(WebSocketConfig::default()),
-        Handshake {
-            request: HandshakeRequest::new(Arc::new(head)),
-            protocol,
-            peer_addr: addr,
-        },
-    );
+    let ws = open_client(addr, "/echo?x=1", handshake, WebSocketConfig::default());
+    assert_eq!(ws.extensions(), None);
     assert_eq!(ws.request().query_param("x"), Some("1"));
     for message in [
         Message::from("hello"),
@@ -98,4 +119,232 @@ fn the_handle_speaks_the_client_role_to_tungstenite() {
     assert_eq!(server.join().unwrap(), 7);
     // The server answered our Close with its own.
     assert_eq!(ws.close_reason().map(|r| r.code), Some(CloseCode::NORMAL));
+}
+
+/// Our echo server, which first says which extensions it agreed to.
+fn start_echo(config: WebSocketConfig) -> ServerHandle {
+    WsgiServer::bind("127.0.0.1:0")
+        .unwrap()
+        .handler_class(WebSocketHandler::new().config(config))
+        .start(|req: &mut Request| {
+            req.upgrade(|ws| {
+                ws.send(ws.extensions().unwrap_or_default())?;
+                for message in ws.messages() {
+                    ws.send(message?)?;
+                }
+                Ok(())
+            })
+        })
+        .unwrap()
+}
+
+/// Messages that compress (text and binary, one of them larger than a
+/// read), one that does not, and one under the threshold.
+fn deflate_samples() -> Vec<Message> {
+    let json: String = (0..3000)
+        .map(|i| format!("{{\"id\":{i},\"bid\":{}.{}}},", 100 + i % 7, i % 97))
+        .collect();
+    let mut noise = Vec::with_capacity(20_000);
+    let mut x: u32 = 1;
+    for _ in 0..20_000 {
+        x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+        noise.push((x >> 16) as u8);
+    }
+    vec![
+        Message::from(json.clone()),
+        Message::from(json.repeat(3).into_bytes()),
+        Message::from(noise),
+        Message::from("short"),
+        Message::from(""),
+    ]
+}
+
+#[test]
+fn the_client_role_compresses_both_ways_with_our_server() {
+    // The default settings on both sides, and the ones that keep a zlib
+    // stream per direction.
+    for deflate in [
+        DeflateConfig::default(),
+        DeflateConfig::default().prefer_ratio(),
+    ] {
+        let config = WebSocketConfig::default().deflate(deflate.clone());
+        let server = start_echo(config.clone());
+        let handshake = ClientHandshake::new(*b"fedcba9876543210")
+            .extensions(client_offer(&config.deflate).unwrap());
+        let ws = open_client(server.local_addr(), "/echo", handshake, config);
+        let agreed = ws.extensions().expect("compression agreed");
+        assert!(agreed.starts_with("permessage-deflate"), "{agreed}");
+        // The server names the same agreement.
+        assert_eq!(ws.receive().unwrap(), Some(Message::from(agreed.clone())));
+        for round in 0..2 {
+            for message in deflate_samples() {
+                ws.send(&message).unwrap();
+                assert_eq!(
+                    ws.receive().unwrap().as_ref(),
+                    Some(&message),
+                    "{agreed} round {round}"
+                );
+                ws.try_send(&message).unwrap();
+                assert_eq!(
+                    ws.receive().unwrap().as_ref(),
+                    Some(&message),
+                    "{agreed} round {round}"
+                );
+            }
+            let prepared = PreparedMessage::new(deflate_samples().swap_remove(0));
+            ws.send_prepared(&prepared).unwrap();
+            assert_eq!(
+                ws.receive().unwrap().as_ref(),
+                Some(&deflate_samples()[0]),
+                "{agreed}"
+            );
+            // A client without context shares the compressed form.
+            let shared = usize::from(deflate == DeflateConfig::default());
+            assert_eq!(prepared.compressed_forms(), shared, "{agreed}");
+        }
+        ws.close(CloseCode::NORMAL, "bye").unwrap();
+    }
+}
+
+#[test]
+fn a_prepared_message_is_compressed_once_for_sockets_of_one_setting() {
+    let sockets = green::Queue::unbounded();
+    let done = Arc::new(green::Event::new());
+    let server = {
+        let (sockets, done) = (sockets.clone(), done.clone());
+        WsgiServer::bind("127.0.0.1:0")
+            .unwrap()
+            .handler_class(WebSocketHandler::new())
+            .start(move |req: &mut Request| {
+                req.upgrade(|ws| {
+                    sockets.put(ws.clone());
+                    done.wait();
+                    Ok(())
+                })
+            })
+            .unwrap()
+    };
+    let addr = server.local_addr();
+    // Three clients that compress (two with the same setting), one that
+    // does not.
+    let settings = [
+        DeflateConfig::default(),
+        DeflateConfig::default(),
+        DeflateConfig::default()
+            .compress_window_bits(10)
+            .decompress_window_bits(10),
+        DeflateConfig::disabled(),
+    ];
+    let clients: Vec<WebSocket> = settings
+        .iter()
+        .map(|deflate| {
+            let config = WebSocketConfig::default().deflate(deflate.clone());
+            let mut handshake = ClientHandshake::new(*b"0123456789abcdef");
+            if let Some(offer) = client_offer(deflate) {
+                handshake = handshake.extensions(offer);
+            }
+            open_client(addr, "/", handshake, config)
+        })
+        .collect();
+    let served: Vec<WebSocket> = (0..clients.len()).map(|_| sockets.get()).collect();
+    let message = deflate_samples().swap_remove(0);
+    let prepared = PreparedMessage::new(message.clone());
+    for ws in &served {
+        ws.send_prepared(&prepared).unwrap();
+    }
+    for client in &clients {
+        assert_eq!(client.receive().unwrap().as_ref(), Some(&message));
+    }
+    // Window 12 for the first two (as they asked), 10 for the third.
+    assert_eq!(prepared.compressed_forms(), 2);
+    done.set();
+}
+
+/// What our client sends, read by a server written out by hand: the
+/// first frame of a compressed message has RSV1 and is masked, the
+/// payload is raw DEFLATE without the `00 00 ff ff`, control frames and
+/// short messages are sent as they are.
+#[test]
+fn the_client_role_sends_compressed_masked_frames() {
+    use std::io::{Read, Write};
+
+    use crate::proto::websocket::{accept_key, apply_mask, FrameHeader, OpCode};
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let message = deflate_samples().swap_remove(0);
+    let server = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            stream.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8(head).unwrap();
+        let key = head
+            .lines()
+            .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
+            .unwrap();
+        write!(
+            stream,
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Accept: {}\r\nSec-WebSocket-Extensions: permessage-deflate; \
+             server_max_window_bits=11; client_no_context_takeover\r\n\r\n",
+            accept_key(key.as_bytes())
+        )
+        .unwrap();
+        let mut frames = Vec::new();
+        loop {
+            let mut header = Vec::new();
+            let parsed = loop {
+                stream.read_exact(&mut byte).unwrap();
+                header.push(byte[0]);
+                if let Some((parsed, _)) = FrameHeader::parse(&header).unwrap() {
+                    break parsed;
+                }
+            };
+            let mut payload = vec![0; parsed.payload_len as usize];
+            stream.read_exact(&mut payload).unwrap();
+            apply_mask(&mut payload, parsed.mask.expect("a client masks"), 0);
+            let close = parsed.opcode == OpCode::Close;
+            frames.push((parsed.opcode, parsed.rsv1, payload));
+            if close {
+                return frames;
+            }
+        }
+    });
+    let config = WebSocketConfig::default();
+    let handshake = ClientHandshake::new(*b"0123456789abcdef")
+        .extensions(client_offer(&config.deflate).unwrap());
+    let ws = open_client(addr, "/", handshake, config);
+    ws.send(&message).unwrap();
+    ws.send("short").unwrap();
+    ws.ping(b"ping").unwrap();
+    let _ = ws.close(CloseCode::NORMAL, "");
+    let frames = server.join().unwrap();
+    let kinds: Vec<(OpCode, bool)> = frames.iter().map(|(op, rsv1, _)| (*op, *rsv1)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (OpCode::Text, true),
+            (OpCode::Text, false),
+            (OpCode::Ping, false),
+            (OpCode::Close, false)
+        ]
+    );
+    let compressed = &frames[0].2;
+    assert!(
+        compressed.len() * 4 < message.len(),
+        "{} bytes",
+        compressed.len()
+    );
+    let mut input = compressed.clone();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut plain = Vec::with_capacity(message.len() + 64);
+    flate2::Decompress::new(false)
+        .decompress_vec(&input, &mut plain, flate2::FlushDecompress::Sync)
+        .unwrap();
+    assert_eq!(plain, message.as_bytes());
+    assert_eq!(frames[1].2, b"short");
 }

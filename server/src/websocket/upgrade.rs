@@ -8,6 +8,7 @@ use std::sync::Once;
 
 use http::{HeaderMap, StatusCode};
 
+use super::deflate::negotiate_as_server;
 use super::handler::{bad_request_and_close, Offer};
 use super::handshake_request::HandshakeRequest;
 use super::socket::Handshake;
@@ -206,10 +207,18 @@ impl WebSocketOffer {
     #[inline(never)]
     fn switch(self, request: &mut Request<'_>) -> Result<WebSocket, SwitchError> {
         let handler = &self.offer.handler;
+        let deflate = negotiate_as_server(
+            &handler.config.deflate,
+            self.offer
+                .upgrade
+                .offered_extensions
+                .iter()
+                .map(|v| v.as_bytes()),
+        );
         let head = server_response_head(
             &self.offer.upgrade.accept_key,
             self.protocol.as_deref(),
-            None,
+            deflate.as_ref().map(|a| a.response_header()).as_deref(),
             handler.response_headers.iter().chain(self.headers.iter()),
         );
         let upgraded = request.switch_protocols(&head)?;
@@ -221,6 +230,7 @@ impl WebSocketOffer {
         let handshake = Handshake {
             request: HandshakeRequest::new(request.shared_head()),
             protocol: self.protocol,
+            deflate,
             peer_addr: request.peer_addr(),
         };
         let ws = WebSocket::new(

@@ -57,6 +57,10 @@ pub enum ProtocolError {
         /// The limit, in bytes.
         limit: usize,
     },
+    /// A compressed message (permessage-deflate, RFC 7692) whose data
+    /// cannot be decompressed: not valid DEFLATE, or a reference to
+    /// history outside the agreed window.
+    InvalidCompressedData(String),
 }
 
 impl ProtocolError {
@@ -104,6 +108,9 @@ impl fmt::Display for ProtocolError {
             }
             ProtocolError::MessageTooLarge { limit } => {
                 write!(f, "message larger than the limit of {limit} bytes")
+            }
+            ProtocolError::InvalidCompressedData(why) => {
+                write!(f, "invalid compressed message: {why}")
             }
         }
     }

@@ -14,7 +14,7 @@ pub enum ContextTakeover {
     /// the same settings.
     Off,
     /// History is kept between messages as the last 2^window_bits bytes of
-    /// plaintext (at most 4 KiB with the default window), and fed to a
+    /// plaintext (at most 2 KiB with the default window), and fed to a
     /// fresh zlib stream as a preset dictionary when the next message
     /// starts. The ratio of a full context, the memory of a small buffer,
     /// and some CPU per message to load the dictionary (a few microseconds
@@ -34,25 +34,38 @@ pub enum ContextTakeover {
 /// The defaults keep an idle connection small and the CPU per message low:
 ///
 /// - this endpoint's messages keep no context (a server answers
-///   `server_no_context_takeover`), so compressors are shared per thread
-///   and a broadcast is compressed once for all receivers;
-/// - the peer's messages keep 4 KiB of history where the peer lets its
-///   window be limited (the server answers `client_max_window_bits=12`;
+///   `server_no_context_takeover`), so compressors are shared per thread,
+///   nothing is kept per connection, and a broadcast is compressed once for
+///   all receivers;
+/// - the peer's messages keep 2 KiB of history where the peer lets its
+///   window be limited (the server answers `client_max_window_bits=11`;
 ///   Chromium, Node's `ws` and Python's `websockets` offer this) and none
 ///   where it does not (Firefox: `client_no_context_takeover`);
 /// - level 2, and messages under 256 bytes sent as they are.
 ///
-/// Measured with `deflate::measure` (release build, zlib-rs 0.6), an idle
-/// connection that negotiated compression with Chromium's offer holds 4.0
-/// KiB more heap than one without (0 with Firefox's offer), where
-/// [`prefer_ratio`](Self::prefer_ratio) holds about 420 KiB. On 4 KiB
-/// market-data JSON whose values change, level 2 without context sends
-/// 28.4% of the bytes for 27 us of CPU per message; level 3 27.6% for
-/// 32 us, level 6 26.9% for 37 us, and level 1 37.3% for 13 us. A dedicated
-/// stream with context sends 21.4% at level 2 for 23 us, at 375 KiB per
-/// connection. Under 256 bytes, compressing a message on its own saves at
-/// most a quarter of it and costs about 6 us, mostly resetting zlib's
-/// 128 KiB hash table; from 256 bytes up it saves about half or more.
+/// Why, as measured (release build, zlib-rs 0.6; `deflate::measure` for
+/// the codec, `benches/deflate.sh` for whole connections):
+///
+/// - Memory: the peer's history is all an idle connection keeps. 10 000
+///   idle connections that exchanged ten 4 KiB JSON messages with
+///   Chromium's offer hold 17.2 KiB resident each with these defaults,
+///   14.8 KiB without compression; a 4 KiB history would make it 19.2 KiB,
+///   and [`prefer_ratio`](Self::prefer_ratio) holds about 420 KiB of heap.
+///   Firefox's offer adds nothing (no history).
+/// - The peer's ratio: Chromium compresses at level 6 with the window the
+///   server names. With 2 KiB of context it sends 19.7% of 4 KiB
+///   market-data JSON whose values change and 20.7% of 100-byte chat
+///   messages; with 4 KiB, 20.1% and 18.8%; with 1 KiB, 31.2% and 22.4% (a
+///   window that small also cuts matches within a 4 KiB message); with
+///   none, 26.9% and 83.5%.
+/// - This side's level: on the same 4 KiB JSON without context, level 2
+///   sends 28.4% of the bytes for 27 us of CPU per message; level 3 27.6%
+///   for 32 us, level 6 26.9% for 37 us, level 1 37.3% for 13 us. A
+///   dedicated stream with context sends 21.4% at level 2 for 23 us, at
+///   375 KiB per connection.
+/// - The threshold: under 256 bytes, compressing a message on its own saves
+///   at most a quarter of it and costs about 6 us, mostly resetting zlib's
+///   128 KiB hash table; from 256 bytes up it saves about half or more.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct DeflateConfig {
@@ -68,14 +81,14 @@ pub struct DeflateConfig {
 impl Default for DeflateConfig {
     /// Compression on; messages under 256 bytes sent as they are; level 2;
     /// this endpoint compresses with a 32 KiB window and no context; the
-    /// peer keeps a 4 KiB window of context where it allows it.
+    /// peer keeps a 2 KiB window of context where it allows it.
     fn default() -> Self {
         DeflateConfig {
             enabled: true,
             threshold: 256,
             level: 2,
             compress_window_bits: 15,
-            decompress_window_bits: 12,
+            decompress_window_bits: 11,
             compress_context: ContextTakeover::Off,
             decompress_context: ContextTakeover::Retained,
         }

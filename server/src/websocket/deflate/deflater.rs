@@ -8,6 +8,7 @@ use flate2::{Compress, Compression, FlushCompress};
 use super::config::{ContextTakeover, DeflateConfig};
 use super::history::History;
 use super::negotiation::Direction;
+use super::scratch_stack::on_scratch_stack;
 
 /// The empty stored block a sync flush ends with; RFC 7692 removes it from
 /// the wire and the receiver puts it back.
@@ -24,6 +25,13 @@ impl fmt::Display for CompressError {
 }
 
 impl std::error::Error for CompressError {}
+
+impl CompressError {
+    /// What zlib said.
+    pub(crate) fn reason(&self) -> &str {
+        &self.0
+    }
+}
 
 /// The compressor settings that decide the bytes a message compresses to
 /// when no context is kept: connections that share them can share a
@@ -106,10 +114,17 @@ impl Deflater {
     /// the message uncompressed: it is under the threshold, or (unless a
     /// dedicated stream already took it in) compressing does not make it
     /// smaller.
+    ///
+    /// It runs on the thread's scratch stack (see `scratch_stack.rs`), and
+    /// borrows a compressor from the thread's pool: it never blocks.
     pub(crate) fn compress(&mut self, payload: &[u8]) -> Result<Option<Vec<u8>>, CompressError> {
         if payload.len() < self.threshold {
             return Ok(None);
         }
+        on_scratch_stack(|| self.compress_here(payload))
+    }
+
+    fn compress_here(&mut self, payload: &[u8]) -> Result<Option<Vec<u8>>, CompressError> {
         match &mut self.context {
             Context::Off => with_pooled_compressor(self.key, |compress| {
                 deflate_message(compress, payload, Some(payload.len()))
@@ -158,13 +173,15 @@ impl Deflater {
 }
 
 /// Compresses a whole payload with no context: what every connection with
-/// this key would send.
+/// this key would send. On the scratch stack, as [`Deflater::compress`].
 pub(crate) fn compress_shared(
     key: CompressorKey,
     payload: &[u8],
 ) -> Result<Option<Vec<u8>>, CompressError> {
-    with_pooled_compressor(key, |compress| {
-        deflate_message(compress, payload, Some(payload.len()))
+    on_scratch_stack(|| {
+        with_pooled_compressor(key, |compress| {
+            deflate_message(compress, payload, Some(payload.len()))
+        })
     })
 }
 

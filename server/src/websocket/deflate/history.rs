@@ -23,7 +23,8 @@ impl History {
         &self.bytes
     }
 
-    /// Bytes allocated (for measurements).
+    /// Bytes allocated (for tests and measurements).
+    #[cfg(test)]
     pub(crate) fn capacity(&self) -> usize {
         self.bytes.capacity()
     }

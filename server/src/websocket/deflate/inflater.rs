@@ -5,10 +5,13 @@ use std::fmt;
 
 use flate2::{Decompress, FlushDecompress, Status};
 
+use crate::proto::websocket::{MessageDecompressor, ProtocolError};
+
 use super::config::ContextTakeover;
 use super::deflater::SYNC_FLUSH_TAIL;
 use super::history::History;
 use super::negotiation::Direction;
+use super::scratch_stack::on_scratch_stack;
 
 /// Why a compressed message was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,12 +27,13 @@ pub(crate) enum InflateError {
     Corrupt(String),
 }
 
-impl InflateError {
-    /// The close code the connection fails with.
-    pub(crate) fn close_code(&self) -> u16 {
-        match self {
-            InflateError::TooLarge { .. } => 1009,
-            InflateError::Corrupt(_) => 1002,
+impl From<InflateError> for ProtocolError {
+    /// The violation the connection fails with: 1009 for a message over
+    /// the limit, 1002 for data that does not decompress.
+    fn from(error: InflateError) -> Self {
+        match error {
+            InflateError::TooLarge { limit } => ProtocolError::MessageTooLarge { limit },
+            InflateError::Corrupt(why) => ProtocolError::InvalidCompressedData(why),
         }
     }
 }
@@ -126,15 +130,26 @@ impl Inflater {
     }
 
     /// True between the first frame of a compressed message and
-    /// [`finish_message`](Self::finish_message).
+    /// [`finish_message`](Self::finish_message) (for tests).
+    #[cfg(test)]
     pub(crate) fn in_message(&self) -> bool {
         self.message_start.is_some()
     }
 
     /// Decompresses the next piece of the current message (the first call
     /// starts one) and appends it to `out`, the message buffer; `out` never
-    /// grows past `limit` bytes.
+    /// grows past `limit` bytes. It runs on the thread's scratch stack
+    /// (see `scratch_stack.rs`).
     pub(crate) fn decompress(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), InflateError> {
+        on_scratch_stack(|| self.decompress_here(input, out, limit))
+    }
+
+    fn decompress_here(
         &mut self,
         input: &[u8],
         out: &mut Vec<u8>,
@@ -162,7 +177,11 @@ impl Inflater {
         out: &mut Vec<u8>,
         limit: usize,
     ) -> Result<(), InflateError> {
-        self.decompress(&SYNC_FLUSH_TAIL, out, limit)?;
+        on_scratch_stack(|| self.finish_message_here(out, limit))
+    }
+
+    fn finish_message_here(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), InflateError> {
+        self.decompress_here(&SYNC_FLUSH_TAIL, out, limit)?;
         let ended = std::mem::take(&mut self.final_blocks) > 0;
         let start = self
             .message_start
@@ -306,6 +325,23 @@ impl Inflater {
         };
         self.stream = Some(self.new_stream(&dictionary)?);
         Ok(())
+    }
+}
+
+/// The decoder's hook: messages whose first frame has RSV1 go through
+/// here (the decoder checks UTF-8 on what comes out).
+impl MessageDecompressor for Inflater {
+    fn decompress(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+    ) -> Result<(), ProtocolError> {
+        Inflater::decompress(self, input, out, limit).map_err(Into::into)
+    }
+
+    fn finish_message(&mut self, out: &mut Vec<u8>, limit: usize) -> Result<(), ProtocolError> {
+        Inflater::finish_message(self, out, limit).map_err(Into::into)
     }
 }
 

@@ -513,7 +513,7 @@ mod tests {
     const DEDICATED: ContextTakeover = ContextTakeover::Dedicated;
 
     #[test]
-    fn chromium_offer_gets_a_4_kib_client_window_and_no_server_context() {
+    fn chromium_offer_gets_a_2_kib_client_window_and_no_server_context() {
         // Chromium (and Node's ws, and Python's websockets as a client).
         let agreement = server(
             &DeflateConfig::default(),
@@ -522,10 +522,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             agreement.response_header(),
-            "permessage-deflate; server_no_context_takeover; client_max_window_bits=12"
+            "permessage-deflate; server_no_context_takeover; client_max_window_bits=11"
         );
         assert_eq!(agreement.outgoing, direction(15, OFF));
-        assert_eq!(agreement.incoming, direction(12, RETAINED));
+        assert_eq!(agreement.incoming, direction(11, RETAINED));
     }
 
     #[test]
@@ -612,7 +612,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             agreement.response_header(),
-            "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits=12"
+            "permessage-deflate; server_no_context_takeover; server_max_window_bits=10; client_max_window_bits=11"
         );
         assert_eq!(agreement.outgoing, direction(10, OFF));
         // The same in two header lines.
@@ -743,7 +743,7 @@ mod tests {
         assert_eq!(response(&config, &["permessage-foo; a=1"]), None);
         assert_eq!(
             response(&config, &["x-webkit-deflate-frame, foo; bar=\"a,b\", permessage-deflate; client_max_window_bits"]),
-            Some("permessage-deflate; server_no_context_takeover; client_max_window_bits=12".into())
+            Some("permessage-deflate; server_no_context_takeover; client_max_window_bits=11".into())
         );
         // A header that is not UTF-8 is not an offer.
         assert_eq!(
@@ -765,7 +765,7 @@ mod tests {
     fn client_offers_what_its_settings_need() {
         assert_eq!(
             client_offer(&DeflateConfig::default()).unwrap(),
-            "permessage-deflate; server_max_window_bits=12; client_no_context_takeover; client_max_window_bits"
+            "permessage-deflate; server_max_window_bits=11; client_no_context_takeover; client_max_window_bits"
         );
         assert_eq!(
             client_offer(&DeflateConfig::default().prefer_ratio()).unwrap(),
@@ -781,10 +781,10 @@ mod tests {
     fn client_accepts_valid_responses() {
         let config = DeflateConfig::default();
         assert_eq!(client(&config, &[]), Ok(None));
-        let agreement = client(&config, &["permessage-deflate; server_max_window_bits=12"])
+        let agreement = client(&config, &["permessage-deflate; server_max_window_bits=11"])
             .unwrap()
             .unwrap();
-        assert_eq!(agreement.incoming, direction(12, RETAINED));
+        assert_eq!(agreement.incoming, direction(11, RETAINED));
         assert_eq!(agreement.outgoing, direction(15, OFF));
         // Smaller windows, and no context the client did not ask to drop.
         let agreement = client(
@@ -817,7 +817,7 @@ mod tests {
     #[test]
     fn client_fails_on_responses_it_cannot_accept() {
         let config = DeflateConfig::default();
-        let asked = "; server_max_window_bits=12";
+        let asked = "; server_max_window_bits=11";
         let cases: Vec<(String, NegotiationError)> = vec![
             (format!("permessage-deflate{asked}; foo"), NegotiationError::UnknownParameter("foo".into())),
             (
@@ -833,8 +833,8 @@ mod tests {
                 NegotiationError::InvalidValue { parameter: SERVER_MAX_WINDOW_BITS, value: Some("16".into()) },
             ),
             (
-                "permessage-deflate; server_max_window_bits=13".into(),
-                NegotiationError::WindowTooLarge { parameter: SERVER_MAX_WINDOW_BITS, offered: 12, answered: 13 },
+                "permessage-deflate; server_max_window_bits=12".into(),
+                NegotiationError::WindowTooLarge { parameter: SERVER_MAX_WINDOW_BITS, offered: 11, answered: 12 },
             ),
             ("permessage-deflate".into(), NegotiationError::MissingParameter(SERVER_MAX_WINDOW_BITS)),
             (format!("x-webkit-deflate-frame, permessage-deflate{asked}"), NegotiationError::UnofferedExtension("x-webkit-deflate-frame".into())),
@@ -865,8 +865,8 @@ mod tests {
             client(
                 &config,
                 &[
-                    "permessage-deflate; server_max_window_bits=12",
-                    "permessage-deflate; server_max_window_bits=12"
+                    "permessage-deflate; server_max_window_bits=11",
+                    "permessage-deflate; server_max_window_bits=11"
                 ]
             ),
             Err(NegotiationError::DuplicateExtension)

@@ -7,16 +7,16 @@ use parking_lot::Mutex;
 
 use super::deflater::{compress_shared, CompressError, CompressorKey, Deflater};
 
-/// One payload to send to many connections, and its compressed forms.
+/// The compressed forms of one payload sent to many connections (the
+/// payload itself is the caller's).
 ///
 /// A connection whose own messages keep no context (the default) sends
 /// bytes that depend only on the payload, the compression level and the
 /// window: those are compressed once, on first use, and shared by every
 /// connection with the same settings, on any thread. A connection that
 /// keeps context gets the payload compressed for it alone.
-#[derive(Debug)]
-pub(crate) struct PreparedPayload {
-    payload: Arc<[u8]>,
+#[derive(Debug, Default)]
+pub(crate) struct CompressedForms {
     shared: Mutex<Vec<SharedForm>>,
 }
 
@@ -44,43 +44,37 @@ impl Deref for Compressed {
     }
 }
 
-impl PreparedPayload {
-    pub(crate) fn new(payload: impl Into<Arc<[u8]>>) -> Self {
-        PreparedPayload {
-            payload: payload.into(),
-            shared: Mutex::new(Vec::new()),
-        }
-    }
-
-    /// The uncompressed payload.
-    pub(crate) fn payload(&self) -> &[u8] {
-        &self.payload
-    }
-
-    /// What to send on the connection this deflater compresses for: the
-    /// compressed bytes (with RSV1), or `None` to send
-    /// [`payload`](Self::payload) as it is.
+impl CompressedForms {
+    /// What to send of `payload` (always the same payload for one
+    /// `CompressedForms`) on the connection this deflater compresses for:
+    /// the compressed bytes (with RSV1), or `None` to send `payload` as it
+    /// is.
     pub(crate) fn compressed_for(
         &self,
+        payload: &[u8],
         deflater: &mut Deflater,
     ) -> Result<Option<Compressed>, CompressError> {
-        if self.payload.len() < deflater.threshold() {
+        if payload.len() < deflater.threshold() {
             return Ok(None);
         }
         let Some(key) = deflater.shared_key() else {
-            return Ok(deflater.compress(&self.payload)?.map(Compressed::Owned));
+            return Ok(deflater.compress(payload)?.map(Compressed::Owned));
         };
         if let Some((_, found)) = self.shared.lock().iter().find(|(k, _)| *k == key) {
             return Ok(found.clone().map(Compressed::Shared));
         }
         // Compressed without the lock held: two threads may both do it the
         // first time, which costs CPU once and is never wrong.
-        let compressed: Option<Arc<[u8]>> = compress_shared(key, &self.payload)?.map(Into::into);
+        let compressed: Option<Arc<[u8]>> = compress_shared(key, payload)?.map(Into::into);
         let mut shared = self.shared.lock();
-        if !shared.iter().any(|(k, _)| *k == key) {
-            shared.push((key, compressed.clone()));
+        match shared.iter().find(|(k, _)| *k == key) {
+            // The first one made is the one every connection sends.
+            Some((_, first)) => Ok(first.clone().map(Compressed::Shared)),
+            None => {
+                shared.push((key, compressed.clone()));
+                Ok(compressed.map(Compressed::Shared))
+            }
         }
-        Ok(compressed.map(Compressed::Shared))
     }
 
     /// How many distinct compressed forms were made (for tests).

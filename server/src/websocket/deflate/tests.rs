@@ -10,6 +10,7 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use super::deflater::SYNC_FLUSH_TAIL;
 use super::samples::{chat_json, market_json, plot_line, Rng};
 use super::*;
+use crate::proto::websocket::{CloseCode, ProtocolError};
 
 const OFF: ContextTakeover = ContextTakeover::Off;
 const RETAINED: ContextTakeover = ContextTakeover::Retained;
@@ -285,7 +286,10 @@ fn a_peer_that_reaches_past_the_agreed_window_is_refused() {
         matches!(&error, InflateError::Corrupt(why) if why.contains("too far back")),
         "{error}"
     );
-    assert_eq!(error.close_code(), 1002);
+    assert_eq!(
+        ProtocolError::from(error).close_code(),
+        CloseCode::PROTOCOL_ERROR
+    );
     // And the inflater stays failed.
     assert!(inflater.decompress(b"", &mut Vec::new(), 10).is_err());
 }
@@ -438,7 +442,10 @@ fn a_1_gib_bomb_in_1_kib_frames_stops_at_the_limit_without_growing_past_it() {
         })
         .expect("the bomb is refused");
     assert_eq!(error, InflateError::TooLarge { limit });
-    assert_eq!(error.close_code(), 1009);
+    assert_eq!(
+        ProtocolError::from(error.clone()).close_code(),
+        CloseCode::MESSAGE_TOO_BIG
+    );
     assert_eq!(out.len(), limit);
     assert!(out.capacity() <= limit, "capacity {}", out.capacity());
     // It stopped at the limit, not at the end of the bomb.
@@ -623,14 +630,19 @@ fn inflater_keeps_only_the_history_between_messages() {
 fn a_broadcast_is_compressed_once_per_setting() {
     let mut rng = Rng::new(12);
     let message = market_json(0, &mut rng);
-    let prepared = PreparedPayload::new(message.clone());
+    let prepared = CompressedForms::default();
     let default = DeflateConfig::default();
     let mut members: Vec<Deflater> = (0..5)
         .map(|_| Deflater::new(direction(15, OFF), &default))
         .collect();
     let sent: Vec<Compressed> = members
         .iter_mut()
-        .map(|deflater| prepared.compressed_for(deflater).unwrap().unwrap())
+        .map(|deflater| {
+            prepared
+                .compressed_for(&message, deflater)
+                .unwrap()
+                .unwrap()
+        })
         .collect();
     let Compressed::Shared(first) = &sent[0] else {
         panic!("not shared")
@@ -646,18 +658,20 @@ fn a_broadcast_is_compressed_once_per_setting() {
     let mut retained = Deflater::new(direction(12, RETAINED), &default);
     let mut picky = Deflater::new(direction(15, OFF), &default.clone().threshold(1 << 20));
     assert!(matches!(
-        prepared.compressed_for(&mut level_9).unwrap(),
+        prepared.compressed_for(&message, &mut level_9).unwrap(),
         Some(Compressed::Shared(_))
     ));
     assert!(matches!(
-        prepared.compressed_for(&mut window_10).unwrap(),
+        prepared.compressed_for(&message, &mut window_10).unwrap(),
         Some(Compressed::Shared(_))
     ));
     assert_eq!(prepared.shared_forms(), 3);
-    let own = prepared.compressed_for(&mut retained).unwrap().unwrap();
+    let own = prepared
+        .compressed_for(&message, &mut retained)
+        .unwrap()
+        .unwrap();
     assert!(matches!(own, Compressed::Owned(_)));
-    assert_eq!(prepared.compressed_for(&mut picky).unwrap(), None);
-    assert_eq!(prepared.payload(), &message[..]);
+    assert_eq!(prepared.compressed_for(&message, &mut picky).unwrap(), None);
     for payload in [&*sent[0], &*own] {
         assert_eq!(
             peer_decompress(&mut Decompress::new(false), payload),
