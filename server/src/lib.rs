@@ -152,6 +152,7 @@ mod limits;
 pub mod proto;
 mod request;
 mod response;
+mod scratch_stack;
 mod server;
 mod sys;
 mod tls;

@@ -23,6 +23,8 @@ use parking_lot::Mutex;
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
 
+use crate::scratch_stack::on_scratch_stack;
+
 /// A connection's byte stream.
 pub(crate) enum Transport {
     Plain(Arc<DuplexStream>),
@@ -82,7 +84,9 @@ impl Transport {
         server_name: ServerName<'static>,
         deadline: Option<Instant>,
     ) -> io::Result<Self> {
-        let session = ClientConnection::new(config, server_name).map_err(tls_error)?;
+        // Making the key shares goes deep (see `handshake`).
+        let session =
+            on_scratch_stack(|| ClientConnection::new(config, server_name)).map_err(tls_error)?;
         Self::tls_handshake(socket, session.into(), deadline)
     }
 
@@ -274,7 +278,11 @@ impl TlsStream {
                         ))
                     }
                     Ok(_) => {
-                        if let Err(e) = session.process_new_packets() {
+                        // Verifying a certificate chain, a key exchange or
+                        // a signature takes rustls tens of KiB of stack:
+                        // more than a greenlet can spare in a debug build,
+                        // and pages that would stay resident after.
+                        if let Err(e) = on_scratch_stack(|| session.process_new_packets()) {
                             // Send the alert rustls prepared, if it goes now.
                             let _ = flush_now(&mut session, &self.io);
                             return Err(tls_error(e));

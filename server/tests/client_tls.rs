@@ -40,6 +40,57 @@ fn wss_works_with_a_ca_given_as_a_certificate_or_a_file() {
 }
 
 #[test]
+fn wss_works_from_greenlets_with_the_default_stack() {
+    let ca = TestCa::new("greenlets");
+    let server = start_echo(Some(&ca));
+    let client = ClientBuilder::new(wss_url(&server, "localhost"))
+        .system_roots(false)
+        .root_certificate(ca.ca_der.clone());
+    let greenlets: Vec<_> = (0..20)
+        .map(|i| {
+            let client = client.clone();
+            green::spawn(move || -> greenws::Result<()> {
+                let ws = client.connect()?;
+                ws.send(format!("hello {i}"))?;
+                assert_eq!(ws.receive()?, Some(Message::from(format!("hello {i}"))));
+                ws.close(CloseCode::NORMAL, "")
+            })
+        })
+        .collect();
+    for greenlet in greenlets {
+        greenlet.join().unwrap().unwrap();
+    }
+}
+
+/// The TLS handshake's deep steps, the random generator's seeding and the
+/// codec run on the worker thread's scratch stack: a client greenlet needs
+/// little of its own, even in a debug build (without that, its first
+/// `connect` took over 48 KiB there, and a stack overflow ends the
+/// process).
+#[test]
+fn a_wss_client_fits_in_half_the_default_stack() {
+    let ca = TestCa::new("small-stack");
+    let server = start_echo(Some(&ca));
+    let client = ClientBuilder::new(wss_url(&server, "localhost"))
+        .system_roots(false)
+        .root_certificate(ca.ca_der.clone());
+    let half = green::DEFAULT_STACK_SIZE / 2;
+    let greenlet = green::Builder::new()
+        .stack_size(half)
+        .spawn(move || -> greenws::Result<()> {
+            let ws = client.connect()?;
+            for i in 0..100 {
+                let message = Message::from(format!("{i} ").repeat(300));
+                ws.send(&message)?;
+                assert_eq!(ws.receive()?, Some(message));
+            }
+            ws.close(CloseCode::NORMAL, "")
+        })
+        .unwrap();
+    greenlet.join().unwrap().unwrap();
+}
+
+#[test]
 fn a_certificate_for_another_name_says_which_name_did_not_match() {
     let ca = TestCa::new("mismatch");
     let server = start_echo(Some(&ca));

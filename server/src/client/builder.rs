@@ -14,6 +14,7 @@ use super::open::{open, Plan};
 use super::url::WsUrl;
 use crate::proto::http::client::ResponseLimits;
 use crate::proto::websocket::ClientHandshake;
+use crate::scratch_stack::on_scratch_stack;
 use crate::websocket::client_offer;
 use crate::{Error, WebSocket, WebSocketConfig};
 
@@ -233,7 +234,9 @@ impl ClientBuilder {
             true => Some(self.tls_client_config()?),
             false => None,
         };
-        let mut handshake = ClientHandshake::new(rand::random());
+        // The key: 16 random bytes (the generator goes deep; see
+        // `fresh_mask_key`).
+        let mut handshake = ClientHandshake::new(on_scratch_stack(rand::random));
         if !self.protocols.is_empty() {
             handshake = handshake.protocols(self.protocols.iter().cloned());
         }
@@ -262,11 +265,16 @@ impl ClientBuilder {
         if let Some(config) = &*config {
             return Ok(config.clone());
         }
-        let mut roots = self.tls.root_certificates.clone();
-        for path in &self.tls.ca_files {
-            roots.extend(crate::tls::certificates_from_pem(path)?);
-        }
-        let made = Arc::new(crate::tls::client_config(&roots, self.tls.system_roots)?);
+        // Parsing certificates goes deep: on the thread's scratch stack (it
+        // never yields to another greenlet).
+        let made = on_scratch_stack(|| {
+            let mut roots = self.tls.root_certificates.clone();
+            for path in &self.tls.ca_files {
+                roots.extend(crate::tls::certificates_from_pem(path)?);
+            }
+            crate::tls::client_config(&roots, self.tls.system_roots)
+        });
+        let made = Arc::new(made?);
         *config = Some(made.clone());
         Ok(made)
     }

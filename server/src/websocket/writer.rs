@@ -19,6 +19,7 @@ use super::deflate::{CompressError, Deflater};
 use super::prepared::PreparedMessage;
 use super::WebSocket;
 use crate::proto::websocket::{apply_mask, FrameHeader, OpCode, Role};
+use crate::scratch_stack::on_scratch_stack;
 use crate::Error;
 
 /// The write state of a connection, behind its writer lock.
@@ -379,7 +380,9 @@ fn masked_copy(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
 /// for one that a page's script cannot predict: this one comes from
 /// `rand`'s thread-local generator (ChaCha, seeded from the OS). The
 /// generator is borrowed only for this call, never across a blocking
-/// point (a greenlet may resume on another thread).
+/// point (a greenlet may resume on another thread), and runs on the
+/// thread's scratch stack: seeding it, or refilling its block, takes over
+/// 40 KiB of stack in a debug build.
 fn fresh_mask_key() -> [u8; 4] {
-    rand::random()
+    on_scratch_stack(rand::random)
 }

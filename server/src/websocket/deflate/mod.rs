@@ -39,7 +39,7 @@
 //! zlib streams instead.
 //!
 //! The codec runs on a stack of the worker thread, not the greenlet's
-//! (`scratch_stack.rs`): zlib's 8 KiB of stack would otherwise stay
+//! (`crate::scratch_stack`): zlib's 8 KiB of stack would otherwise stay
 //! resident in every greenlet that compressed or decompressed once.
 //!
 //! # Wiring
@@ -59,7 +59,6 @@ mod history;
 mod inflater;
 mod negotiation;
 mod prepared;
-mod scratch_stack;
 
 #[cfg(test)]
 mod measure;
