@@ -2,8 +2,14 @@
 
 use std::fmt;
 use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
 
-use crate::proto::websocket::{CloseCode, ProtocolError};
+use http::{HeaderMap, StatusCode};
+
+use crate::proto::http::client::ResponseError;
+use crate::proto::websocket::{ClientHandshakeError, CloseCode, ProtocolError};
+use crate::websocket::NegotiationError;
 
 /// Everything in `greenws` that can fail says why with one of these.
 #[derive(Debug)]
@@ -26,7 +32,9 @@ pub enum Error {
     /// The request body's framing is broken (bad chunked encoding, or the
     /// client closed before the declared length arrived).
     MalformedBody(String),
-    /// The peer did not send (or accept) data within the time limit.
+    /// The peer did not send (or accept) data within the time limit (on a
+    /// connection already open; a client's [`connect`](crate::connect)
+    /// that times out says [`ConnectTimeout`](Error::ConnectTimeout)).
     Timeout,
     /// The runtime could not start a coroutine.
     Runtime(green::Error),
@@ -63,7 +71,8 @@ pub enum Error {
         /// The close timeout that passed.
         timeout: std::time::Duration,
     },
-    /// The TLS certificate or key could not be used; the message says why.
+    /// The TLS certificate or key could not be used, or a client has no
+    /// root certificate to trust; the message says why.
     Tls(String),
     /// Compressing a WebSocket message failed (permessage-deflate): a bug
     /// rather than bad input. The connection was closed with 1011.
@@ -71,6 +80,114 @@ pub enum Error {
     /// A setting cannot be used (a Redis URL that does not parse...); the
     /// message says which and why.
     Config(String),
+
+    // The client's errors: opening a connection to a server.
+    /// A client was given a URL it cannot connect to (not `ws://` or
+    /// `wss://`, no host, a bad port...).
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A header given to the client is not a valid HTTP header.
+    InvalidHeader {
+        /// The header's name, as given.
+        name: String,
+    },
+    /// The server's host name could not be resolved to an address.
+    Dns {
+        /// The host name.
+        host: String,
+        /// Why (from the system's resolver).
+        source: io::Error,
+    },
+    /// No TCP connection could be made to the server (refused,
+    /// unreachable...).
+    Connect {
+        /// The URL connected to.
+        url: String,
+        /// The last address tried.
+        addr: SocketAddr,
+        /// Why it failed.
+        source: io::Error,
+    },
+    /// Opening a client connection took longer than its timeout.
+    ConnectTimeout {
+        /// The URL connected to.
+        url: String,
+        /// The step that was not done in time.
+        step: ConnectStep,
+        /// The timeout that passed.
+        timeout: Duration,
+    },
+    /// The TLS handshake with a `wss://` server failed: a certificate
+    /// not signed by a trusted root, no protocol in common, the server
+    /// closed... (a certificate for another name is
+    /// [`CertificateNameMismatch`](Error::CertificateNameMismatch)). When
+    /// rustls refused, `source`'s inner error is the `rustls::Error`.
+    TlsHandshake {
+        /// The server's host name.
+        host: String,
+        /// Why.
+        source: io::Error,
+    },
+    /// The `wss://` server's certificate is not valid for the host name
+    /// the client connected to.
+    CertificateNameMismatch {
+        /// The host name of the URL.
+        expected: String,
+        /// The names the certificate is valid for.
+        presented: Vec<String>,
+    },
+    /// The server answered the opening handshake with a status other than
+    /// `101 Switching Protocols` (a 404, a 401 that wants credentials, a
+    /// 426 for another WebSocket version...).
+    HandshakeRefused {
+        /// The status.
+        status: StatusCode,
+        /// The response's headers (a `Location`, a `WWW-Authenticate`...).
+        headers: Box<HeaderMap>,
+        /// The first bytes of the response body (at most 1 KiB).
+        body_start: Vec<u8>,
+    },
+    /// The server's `101` does not open a WebSocket: a wrong
+    /// `Sec-WebSocket-Accept`, a subprotocol that was not offered, no
+    /// `Upgrade: websocket`...
+    Handshake(ClientHandshakeError),
+    /// The server's `Sec-WebSocket-Extensions` answer to the client's
+    /// permessage-deflate offer cannot be accepted (RFC 7692 section 7:
+    /// the client fails the connection): an extension not offered, a
+    /// parameter RFC 7692 does not define, a larger window than offered...
+    DeflateNegotiation(NegotiationError),
+    /// The server's answer to the opening handshake is not valid HTTP/1.1,
+    /// is larger than the client accepts, or was cut short.
+    InvalidResponse(ResponseError),
+}
+
+/// The steps of opening a client connection, to say which one timed out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConnectStep {
+    /// Resolving the host name.
+    Dns,
+    /// Making the TCP connection.
+    Tcp,
+    /// The TLS handshake of `wss://`.
+    TlsHandshake,
+    /// The WebSocket opening handshake (the HTTP request and its `101`).
+    WebSocketHandshake,
+}
+
+impl fmt::Display for ConnectStep {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConnectStep::Dns => "resolving the host name",
+            ConnectStep::Tcp => "connecting",
+            ConnectStep::TlsHandshake => "the TLS handshake",
+            ConnectStep::WebSocketHandshake => "the WebSocket handshake",
+        })
+    }
 }
 
 /// `Result` with this crate's [`Error`].
@@ -108,6 +225,44 @@ impl fmt::Display for Error {
             Error::Tls(why) => write!(f, "TLS setup failed: {why}"),
             Error::Compression(why) => write!(f, "WebSocket message compression failed: {why}"),
             Error::Config(why) => write!(f, "invalid configuration: {why}"),
+            Error::InvalidUrl { url, reason } => write!(f, "invalid URL {url:?}: {reason}"),
+            Error::InvalidHeader { name } => write!(f, "invalid HTTP header {name:?}"),
+            Error::Dns { host, source } => write!(f, "cannot resolve {host:?}: {source}"),
+            Error::Connect { url, addr, source } => {
+                write!(f, "cannot connect to {url} ({addr}): {source}")
+            }
+            Error::ConnectTimeout { url, step, timeout } => {
+                write!(f, "timed out {step} for {url} (after {timeout:?})")
+            }
+            Error::TlsHandshake { host, source } => {
+                write!(f, "TLS handshake with {host} failed: {source}")
+            }
+            Error::CertificateNameMismatch {
+                expected,
+                presented,
+            } => write!(
+                f,
+                "the server's certificate is not valid for {expected:?} (it is for {})",
+                if presented.is_empty() {
+                    "no name".to_owned()
+                } else {
+                    presented.join(", ")
+                }
+            ),
+            Error::HandshakeRefused {
+                status, body_start, ..
+            } => {
+                write!(f, "the server refused the WebSocket handshake: {status}")?;
+                if !body_start.is_empty() {
+                    write!(f, " ({:?})", String::from_utf8_lossy(body_start))?;
+                }
+                Ok(())
+            }
+            Error::Handshake(e) => write!(f, "WebSocket handshake failed: {e}"),
+            Error::DeflateNegotiation(e) => {
+                write!(f, "WebSocket handshake failed: permessage-deflate: {e}")
+            }
+            Error::InvalidResponse(e) => write!(f, "invalid handshake response: {e}"),
         }
     }
 }
@@ -115,9 +270,16 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::Io(e) | Error::Bind { source: e, .. } => Some(e),
+            Error::Io(e)
+            | Error::Bind { source: e, .. }
+            | Error::Dns { source: e, .. }
+            | Error::Connect { source: e, .. }
+            | Error::TlsHandshake { source: e, .. } => Some(e),
             Error::Runtime(e) => Some(e),
             Error::Protocol(e) => Some(e),
+            Error::Handshake(e) => Some(e),
+            Error::DeflateNegotiation(e) => Some(e),
+            Error::InvalidResponse(e) => Some(e),
             _ => None,
         }
     }
@@ -156,10 +318,10 @@ impl Error {
     /// (an `io::Error` is not `Clone`: its kind and message are kept).
     pub(crate) fn duplicate(&self) -> Error {
         match self {
-            Error::Io(e) => Error::Io(io::Error::new(e.kind(), e.to_string())),
+            Error::Io(e) => Error::Io(copy_io_error(e)),
             Error::Bind { addr, source } => Error::Bind {
                 addr: addr.clone(),
-                source: io::Error::new(source.kind(), source.to_string()),
+                source: copy_io_error(source),
             },
             Error::BodyTooLarge { limit } => Error::BodyTooLarge { limit: *limit },
             Error::MalformedBody(why) => Error::MalformedBody(why.clone()),
@@ -177,6 +339,48 @@ impl Error {
             Error::Tls(why) => Error::Tls(why.clone()),
             Error::Compression(why) => Error::Compression(why.clone()),
             Error::Config(why) => Error::Config(why.clone()),
+            Error::InvalidUrl { url, reason } => Error::InvalidUrl {
+                url: url.clone(),
+                reason,
+            },
+            Error::InvalidHeader { name } => Error::InvalidHeader { name: name.clone() },
+            Error::Dns { host, source } => Error::Dns {
+                host: host.clone(),
+                source: copy_io_error(source),
+            },
+            Error::Connect { url, addr, source } => Error::Connect {
+                url: url.clone(),
+                addr: *addr,
+                source: copy_io_error(source),
+            },
+            Error::ConnectTimeout { url, step, timeout } => Error::ConnectTimeout {
+                url: url.clone(),
+                step: *step,
+                timeout: *timeout,
+            },
+            Error::TlsHandshake { host, source } => Error::TlsHandshake {
+                host: host.clone(),
+                source: copy_io_error(source),
+            },
+            Error::CertificateNameMismatch {
+                expected,
+                presented,
+            } => Error::CertificateNameMismatch {
+                expected: expected.clone(),
+                presented: presented.clone(),
+            },
+            Error::HandshakeRefused {
+                status,
+                headers,
+                body_start,
+            } => Error::HandshakeRefused {
+                status: *status,
+                headers: headers.clone(),
+                body_start: body_start.clone(),
+            },
+            Error::Handshake(e) => Error::Handshake(e.clone()),
+            Error::DeflateNegotiation(e) => Error::DeflateNegotiation(e.clone()),
+            Error::InvalidResponse(e) => Error::InvalidResponse(e.clone()),
         }
     }
 
@@ -184,10 +388,16 @@ impl Error {
     pub(crate) fn into_io(self) -> io::Error {
         let kind = match &self {
             Error::Io(e) => return io::Error::new(e.kind(), self),
-            Error::Timeout => io::ErrorKind::TimedOut,
+            Error::Timeout | Error::ConnectTimeout { .. } => io::ErrorKind::TimedOut,
             Error::BodyTooLarge { .. } | Error::MalformedBody(_) => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, self)
     }
+}
+
+/// An `io::Error` with the same kind and message (`io::Error` is not
+/// `Clone`).
+fn copy_io_error(e: &io::Error) -> io::Error {
+    io::Error::new(e.kind(), e.to_string())
 }

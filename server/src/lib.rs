@@ -75,6 +75,40 @@
 //! session per connection), and a broadcast [`Hub`]. The protocol itself
 //! is the sans-IO [`proto`] layer.
 //!
+//! ## Client
+//!
+//! [`connect`] opens a `ws://` or `wss://` connection and gives the same
+//! [`WebSocket`] handle, in the client role; [`ClientBuilder`] adds
+//! headers, subprotocols, timeouts, limits and root certificates. A bot or
+//! a load generator is plain blocking code on a greenlet per connection
+//! (see the [`client`] module for the errors each step can give):
+//!
+//! ```
+//! # use greenws::{Request, Response, Upgrade, WebSocketHandler, WsgiServer};
+//! # let server = WsgiServer::bind("127.0.0.1:0")?
+//! #     .handler_class(WebSocketHandler::new())
+//! #     .start(|req: &mut Request| -> Response {
+//! #         req.upgrade(|ws| { for m in ws.messages() { ws.send(m?)?; } Ok(()) })
+//! #     })?;
+//! let url = format!("ws://{}/echo", server.local_addr()); // the echo server above
+//! let bots: Vec<_> = (0..100)
+//!     .map(|i| {
+//!         let client = greenws::ClientBuilder::new(&url).header("Origin", "https://example.com");
+//!         green::spawn(move || -> greenws::Result<()> {
+//!             let ws = client.connect()?;
+//!             ws.send(format!("bot {i} says hello"))?;
+//!             assert_eq!(ws.receive()?, Some(format!("bot {i} says hello").into()));
+//!             ws.close(greenws::CloseCode::NORMAL, "bye")
+//!         })
+//!     })
+//!     .collect();
+//! for bot in bots {
+//!     bot.join().expect("a bot greenlet")?;
+//! }
+//! # server.stop(std::time::Duration::from_secs(1));
+//! # Ok::<(), greenws::Error>(())
+//! ```
+//!
 //! ## From pywsgi and gevent-websocket
 //!
 //! | gevent | greenws |
@@ -93,6 +127,7 @@
 //! | `while True: m = ws.receive(); if m is None: break` | `for m in ws.messages() { let m = m?; ... }` ([`WebSocket::messages`]) |
 //! | `ws.close(code, reason)` | [`WebSocket::close`]`(`[`CloseCode::NORMAL`]` or 1000, reason)` |
 //! | `Resource({'/chat': ChatApp})`, `WebSocketApplication` | [`Resource`], [`WebSocketApplication`] (its `Session` is per-connection state) |
+//! | a client (`websocket-client`'s `create_connection(url, header=[...])`) | [`connect`]`(url)`, [`ClientBuilder`]`::new(url).header(..).connect()` |
 //!
 //! ## What the server takes care of
 //!
@@ -107,6 +142,7 @@
 #![warn(missing_docs)]
 
 mod access_log;
+pub mod client;
 #[path = "http/mod.rs"]
 pub mod codec;
 mod conn;
@@ -119,6 +155,7 @@ pub mod logging;
 pub mod proto;
 mod request;
 mod response;
+mod scratch_stack;
 mod server;
 mod sys;
 mod tls;
@@ -127,7 +164,8 @@ mod upgrade;
 mod websocket;
 
 pub use ::http;
-pub use error::{Error, Result};
+pub use client::{connect, ClientBuilder};
+pub use error::{ConnectStep, Error, Result};
 pub use handler::{App, Handler, HttpHandler};
 pub use limits::{Limits, MinRate};
 pub use proto::websocket::{CloseCode, CloseReason, Message, ProtocolError};
@@ -136,6 +174,6 @@ pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};
 pub use websocket::{
     BrokerStats, ContextTakeover, DeflateConfig, HandshakeRequest, Hub, HubBuilder, MemberId,
-    Messages, PreparedMessage, Resource, Upgrade, WebSocket, WebSocketApplication, WebSocketConfig,
-    WebSocketHandler, WebSocketOffer,
+    Messages, NegotiationError, PreparedMessage, Resource, Upgrade, WebSocket,
+    WebSocketApplication, WebSocketConfig, WebSocketHandler, WebSocketOffer,
 };

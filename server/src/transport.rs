@@ -8,6 +8,10 @@
 //! wait happens outside it, on the socket's own readiness
 //! ([`DuplexStream`]). So a greenlet waiting for data never holds up one
 //! that sends, over TLS as over TCP.
+//!
+//! Both roles use it: the server wraps an accepted socket
+//! ([`Transport::tls`]), the client one it connected
+//! ([`Transport::tls_client`]); after the handshake the two are the same.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
@@ -16,7 +20,10 @@ use std::time::Instant;
 
 use green::net::DuplexStream;
 use parking_lot::Mutex;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+
+use crate::scratch_stack::on_scratch_stack;
 
 /// A connection's byte stream.
 pub(crate) enum Transport {
@@ -26,10 +33,10 @@ pub(crate) enum Transport {
     Tls(Box<TlsStream>),
 }
 
-/// A TLS session over a duplex socket.
+/// A TLS session (either role) over a duplex socket.
 pub(crate) struct TlsStream {
     io: Arc<DuplexStream>,
-    session: Mutex<ServerConnection>,
+    session: Mutex<Connection>,
 }
 
 /// `Read` for rustls: a non-blocking read of the raw socket.
@@ -62,7 +69,32 @@ impl Transport {
         config: Arc<ServerConfig>,
         deadline: Option<Instant>,
     ) -> io::Result<Self> {
-        let mut session = ServerConnection::new(config).map_err(io::Error::other)?;
+        let session = ServerConnection::new(config).map_err(io::Error::other)?;
+        Self::tls_handshake(socket, session.into(), deadline)
+    }
+
+    /// Runs the TLS handshake (until `deadline`, if any) as the client on a
+    /// connected socket, for `server_name` (sent as SNI, and what the
+    /// server's certificate must be valid for). A certificate the client
+    /// refuses fails with an error of kind `InvalidData` whose inner error
+    /// is the `rustls::Error`.
+    pub(crate) fn tls_client(
+        socket: Arc<DuplexStream>,
+        config: Arc<ClientConfig>,
+        server_name: ServerName<'static>,
+        deadline: Option<Instant>,
+    ) -> io::Result<Self> {
+        // Making the key shares goes deep (see `handshake`).
+        let session =
+            on_scratch_stack(|| ClientConnection::new(config, server_name)).map_err(tls_error)?;
+        Self::tls_handshake(socket, session.into(), deadline)
+    }
+
+    fn tls_handshake(
+        socket: Arc<DuplexStream>,
+        mut session: Connection,
+        deadline: Option<Instant>,
+    ) -> io::Result<Self> {
         // Every write is flushed before it returns, so the buffer stays at one
         // frame; no limit is needed (and one would fail large writes).
         session.set_buffer_limit(None);
@@ -212,7 +244,7 @@ impl Transport {
 }
 
 /// Moves pending TLS records to the socket until it would block.
-fn flush_now(session: &mut ServerConnection, io: &DuplexStream) -> io::Result<()> {
+fn flush_now(session: &mut Connection, io: &DuplexStream) -> io::Result<()> {
     while session.wants_write() {
         match session.write_tls(&mut Raw(io)) {
             Ok(_) => {}
@@ -228,7 +260,7 @@ fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 impl TlsStream {
-    /// Completes the handshake, or fails (bad client, or `deadline`).
+    /// Completes the handshake, or fails (a bad peer, or `deadline`).
     fn handshake(&self, deadline: Option<Instant>) -> io::Result<()> {
         loop {
             let mut session = self.session.lock();
@@ -246,7 +278,11 @@ impl TlsStream {
                         ))
                     }
                     Ok(_) => {
-                        if let Err(e) = session.process_new_packets() {
+                        // Verifying a certificate chain, a key exchange or
+                        // a signature takes rustls tens of KiB of stack:
+                        // more than a greenlet can spare in a debug build,
+                        // and pages that would stay resident after.
+                        if let Err(e) = on_scratch_stack(|| session.process_new_packets()) {
                             // Send the alert rustls prepared, if it goes now.
                             let _ = flush_now(&mut session, &self.io);
                             return Err(tls_error(e));

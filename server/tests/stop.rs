@@ -207,7 +207,12 @@ fn a_stop_that_kills_a_websocket_session_closes_its_socket_before_returning() {
 
 #[test]
 fn nothing_is_written_to_a_killed_websocket_after_the_stop() {
-    let hub = Hub::new(1000);
+    // Room for every broadcast below, so that the stop is what ends them.
+    let hub = Hub::builder()
+        .capacity(1000)
+        .capacity_bytes(usize::MAX)
+        .build()
+        .unwrap();
     let joined = green::Event::new();
     let server = {
         let (hub, joined) = (hub.clone(), joined.clone());

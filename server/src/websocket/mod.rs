@@ -35,12 +35,14 @@ mod writer;
 
 pub use broker::BrokerStats;
 pub use config::WebSocketConfig;
-pub use deflate::{ContextTakeover, DeflateConfig};
+pub(crate) use deflate::{client_offer, negotiate_as_client};
+pub use deflate::{ContextTakeover, DeflateConfig, NegotiationError};
 pub use handler::WebSocketHandler;
 pub use handshake_request::HandshakeRequest;
 pub use hub::{Hub, HubBuilder, MemberId};
 pub use messages::Messages;
 pub use prepared::PreparedMessage;
 pub use resource::{Resource, WebSocketApplication};
+pub(crate) use socket::Handshake;
 pub use socket::WebSocket;
 pub use upgrade::{Upgrade, WebSocketOffer};

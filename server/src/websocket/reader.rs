@@ -177,6 +177,15 @@ impl WebSocket {
         self.publish_held(&reader);
     }
 
+    /// Bytes the peer sent before this handle existed (a client reads the
+    /// server's first frames with the end of the 101): decoded first by
+    /// the next read.
+    pub(crate) fn buffer_early_input(&self, bytes: &[u8]) {
+        let mut reader = self.inner.reader.lock();
+        reader.decoder.buffer(bytes);
+        self.publish_held(&reader);
+    }
+
     /// Makes the reader's holdings visible to [`buffered_input`](Self::buffered_input).
     pub(super) fn publish_held(&self, reader: &Reader) {
         self.inner

@@ -164,7 +164,8 @@ impl WebSocket {
     }
 
     /// The request that opened the connection: query string, headers,
-    /// cookies (gevent-websocket's `ws.environ`).
+    /// cookies (gevent-websocket's `ws.environ`). On a client's socket
+    /// ([`connect`](crate::connect)), the request it sent.
     ///
     /// ```
     /// # fn room_of(ws: &greenws::WebSocket) -> &str {

@@ -1,80 +1,31 @@
-//! The `WebSocket` handle in the client role, against tungstenite's
-//! server: what it sends must be masked (tungstenite refuses a client's
-//! unmasked frames), what it receives must not be, and the opening
-//! handshake is the protocol layer's client side. Then, with
+//! The `WebSocket` handle in the client role (opened by the client,
+//! `ClientBuilder`), against tungstenite's server: what it sends must be
+//! masked (tungstenite refuses a client's unmasked frames), what it
+//! receives must not be. Then, with
 //! permessage-deflate, against our own server; and a `PreparedMessage`
 //! compressed once for several sockets.
 
 use std::net::TcpListener;
 use std::sync::Arc;
 
-use http::{HeaderMap, StatusCode};
-
-use super::deflate::{client_offer, negotiate_as_client};
-use super::handshake_request::HandshakeRequest;
-use super::socket::Handshake;
 use super::{DeflateConfig, PreparedMessage, WebSocket, WebSocketConfig, WebSocketHandler};
-use crate::codec::head::parse_head;
-use crate::proto::websocket::{Agreed, ClientHandshake, CloseCode, Message, Role};
-use crate::transport::Transport;
-use crate::{Limits, Request, ServerHandle, Upgrade, WsgiServer};
+use crate::proto::websocket::{CloseCode, Message};
+use crate::{ClientBuilder, Request, ServerHandle, Upgrade, WsgiServer};
 
-/// Reads a response head from `transport` byte by byte (nothing of what
-/// follows is taken) and checks it as a client.
-fn read_answer(transport: &Transport, handshake: &ClientHandshake) -> Agreed {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        assert_eq!(transport.read(&mut byte, None).unwrap(), 1);
-        head.push(byte[0]);
-    }
-    let mut fields = [httparse::EMPTY_HEADER; 16];
-    let mut response = httparse::Response::new(&mut fields);
-    assert!(response.parse(&head).unwrap().is_complete());
-    let mut headers = HeaderMap::new();
-    for field in response.headers.iter() {
-        headers.append(
-            http::HeaderName::from_bytes(field.name.as_bytes()).unwrap(),
-            http::HeaderValue::from_bytes(field.value).unwrap(),
-        );
-    }
-    let status = StatusCode::from_u16(response.code.unwrap()).unwrap();
-    handshake.check_response(status, &headers).unwrap()
-}
-
-/// Opens a client-role `WebSocket` to `path` at `addr` with `handshake`;
-/// permessage-deflate is negotiated as `config.deflate` says.
+/// Opens a client-role `WebSocket` to `path` at `addr` with the client
+/// (`greenws::ClientBuilder`), offering `protocols`; permessage-deflate is
+/// offered as `config.deflate` says.
 fn open_client(
     addr: std::net::SocketAddr,
     path: &str,
-    handshake: ClientHandshake,
+    protocols: &[&str],
     config: WebSocketConfig,
 ) -> WebSocket {
-    let transport = Transport::plain(Arc::new(green::net::DuplexStream::new(
-        green::net::TcpStream::connect(addr).unwrap(),
-    )));
-    let request = handshake.request_head(path, &addr.to_string(), &HeaderMap::new());
-    transport.write_parts(&request, &[], None).unwrap();
-    let agreed = read_answer(&transport, &handshake);
-    let deflate = negotiate_as_client(
-        &config.deflate,
-        agreed.extensions.iter().map(|value| value.as_bytes()),
-    )
-    .unwrap();
-    let (head, _) = parse_head(&request, &Limits::default().head())
+    ClientBuilder::new(format!("ws://{addr}{path}"))
+        .protocols(protocols.iter().copied())
+        .config(config)
+        .connect()
         .unwrap()
-        .unwrap();
-    WebSocket::new(
-        Arc::new(transport),
-        Role::Client,
-        Arc::new(config),
-        Handshake {
-            request: HandshakeRequest::new(Arc::new(head)),
-            protocol: agreed.protocol,
-            deflate,
-            peer_addr: addr,
-        },
-    )
 }
 
 #[test]
@@ -98,8 +49,7 @@ fn the_handle_speaks_the_client_role_to_tungstenite() {
         }
     });
 
-    let handshake = ClientHandshake::new(*b"0123456789abcdef").protocols(["echo"]);
-    let ws = open_client(addr, "/echo?x=1", handshake, WebSocketConfig::default());
+    let ws = open_client(addr, "/echo?x=1", &["echo"], WebSocketConfig::default());
     assert_eq!(ws.extensions(), None);
     assert_eq!(ws.request().query_param("x"), Some("1"));
     for message in [
@@ -169,9 +119,7 @@ fn the_client_role_compresses_both_ways_with_our_server() {
     ] {
         let config = WebSocketConfig::default().deflate(deflate.clone());
         let server = start_echo(config.clone());
-        let handshake = ClientHandshake::new(*b"fedcba9876543210")
-            .extensions(client_offer(&config.deflate).unwrap());
-        let ws = open_client(server.local_addr(), "/echo", handshake, config);
+        let ws = open_client(server.local_addr(), "/echo", &[], config);
         let agreed = ws.extensions().expect("compression agreed");
         assert!(agreed.starts_with("permessage-deflate"), "{agreed}");
         // The server names the same agreement.
@@ -239,11 +187,7 @@ fn a_prepared_message_is_compressed_once_for_sockets_of_one_setting() {
         .iter()
         .map(|deflate| {
             let config = WebSocketConfig::default().deflate(deflate.clone());
-            let mut handshake = ClientHandshake::new(*b"0123456789abcdef");
-            if let Some(offer) = client_offer(deflate) {
-                handshake = handshake.extensions(offer);
-            }
-            open_client(addr, "/", handshake, config)
+            open_client(addr, "/", &[], config)
         })
         .collect();
     let served: Vec<WebSocket> = (0..clients.len()).map(|_| sockets.get()).collect();
@@ -314,10 +258,7 @@ fn the_client_role_sends_compressed_masked_frames() {
             }
         }
     });
-    let config = WebSocketConfig::default();
-    let handshake = ClientHandshake::new(*b"0123456789abcdef")
-        .extensions(client_offer(&config.deflate).unwrap());
-    let ws = open_client(addr, "/", handshake, config);
+    let ws = open_client(addr, "/", &[], WebSocketConfig::default());
     ws.send(&message).unwrap();
     ws.send("short").unwrap();
     ws.ping(b"ping").unwrap();

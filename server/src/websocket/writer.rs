@@ -11,7 +11,6 @@
 //! part of the frame, the rest is kept as the writer's tail, written before
 //! any other frame, and a greenlet is started to write it.
 
-use std::hash::BuildHasher;
 use std::io::{self, ErrorKind};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
@@ -20,6 +19,7 @@ use super::deflate::{CompressError, Deflater};
 use super::prepared::PreparedMessage;
 use super::WebSocket;
 use crate::proto::websocket::{apply_mask, FrameHeader, OpCode, Role};
+use crate::scratch_stack::on_scratch_stack;
 use crate::Error;
 
 /// The write state of a connection, behind its writer lock.
@@ -376,11 +376,13 @@ fn masked_copy(payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     masked
 }
 
-/// A masking key for a client's frame. RFC 6455 section 5.3 asks for one
-/// a page's script cannot predict: this is SipHash under the process's
-/// random keys (std's `RandomState`, which takes fresh keys for each
-/// call), unpredictable without them.
+/// A fresh masking key for a client's frame. RFC 6455 section 5.3 asks
+/// for one that a page's script cannot predict: this one comes from
+/// `rand`'s thread-local generator (ChaCha, seeded from the OS). The
+/// generator is borrowed only for this call, never across a blocking
+/// point (a greenlet may resume on another thread), and runs on the
+/// thread's scratch stack: seeding it, or refilling its block, takes over
+/// 40 KiB of stack in a debug build.
 fn fresh_mask_key() -> [u8; 4] {
-    let bits = std::collections::hash_map::RandomState::new().hash_one(Instant::now());
-    (bits as u32).to_ne_bytes()
+    on_scratch_stack(rand::random)
 }

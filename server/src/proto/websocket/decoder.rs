@@ -177,6 +177,14 @@ impl Decoder {
         }
     }
 
+    /// Keeps bytes to decode later, behind any kept already: for bytes that
+    /// arrived before the decoder existed (a client reads the server's
+    /// first frames together with the end of its handshake response).
+    /// [`next_buffered`](Self::next_buffered) decodes them.
+    pub fn buffer(&mut self, bytes: &[u8]) {
+        self.carry.extend_from_slice(bytes);
+    }
+
     /// Decodes what earlier pushes left, up to the next event.
     pub fn next_buffered(&mut self) -> Result<Option<Event>, ProtocolError> {
         if self.start == self.carry.len() {

@@ -14,6 +14,7 @@ use http::header::{
 use http::{HeaderMap, Method, StatusCode, Version};
 use std::fmt;
 
+use crate::proto::http::client::write_request_head;
 use crate::proto::tokens::{has_token, header_elements};
 
 /// The header fields the handshake itself sets; extra headers given to
@@ -251,10 +252,15 @@ fn push_extra_headers<'h>(
     extra: impl IntoIterator<Item = (&'h HeaderName, &'h HeaderValue)>,
 ) {
     for (name, value) in extra {
-        if !HANDSHAKE_HEADERS.contains(name) && name != TRANSFER_ENCODING {
+        if is_extra_header(name) {
             push_header(head, name.as_str(), value.as_bytes());
         }
     }
+}
+
+/// True for a header the caller may add: not one the handshake sets.
+fn is_extra_header(name: &HeaderName) -> bool {
+    !HANDSHAKE_HEADERS.contains(name) && name != TRANSFER_ENCODING
 }
 
 /// Client side: the request that opens a WebSocket, and the check of the
@@ -384,31 +390,33 @@ impl ClientHandshake {
         &self.key
     }
 
-    /// The request head for `target` (path and query) on `host`, with
-    /// `extra` headers (`Origin`, `Authorization`, `Cookie`...; any that
-    /// the handshake itself sets are left out).
+    /// The request head for `target` (path and query: a valid
+    /// request-target, see [`write_request_head`]) on `host`, with `extra`
+    /// headers (`Origin`, `Authorization`, `Cookie`...; any that the
+    /// handshake itself sets, and `Host`, are left out).
     pub fn request_head(&self, target: &str, host: &str, extra: &HeaderMap) -> Vec<u8> {
-        let mut head = Vec::with_capacity(200);
-        head.extend_from_slice(b"GET ");
-        head.extend_from_slice(target.as_bytes());
-        head.extend_from_slice(b" HTTP/1.1\r\n");
-        push_header(&mut head, "Host", host.as_bytes());
-        head.extend_from_slice(b"Upgrade: websocket\r\nConnection: Upgrade\r\n");
-        push_header(&mut head, "Sec-WebSocket-Key", self.key.as_bytes());
-        head.extend_from_slice(b"Sec-WebSocket-Version: 13\r\n");
-        if !self.protocols.is_empty() {
-            push_header(
-                &mut head,
-                "Sec-WebSocket-Protocol",
-                self.protocols.join(", ").as_bytes(),
-            );
+        let protocols = self.protocols.join(", ");
+        let mut fields: Vec<(&str, &[u8])> = vec![
+            ("Host", host.as_bytes()),
+            ("Upgrade", b"websocket"),
+            ("Connection", b"Upgrade"),
+            ("Sec-WebSocket-Key", self.key.as_bytes()),
+            ("Sec-WebSocket-Version", b"13"),
+        ];
+        if !protocols.is_empty() {
+            fields.push(("Sec-WebSocket-Protocol", protocols.as_bytes()));
         }
         if let Some(extensions) = &self.extensions {
-            push_header(&mut head, "Sec-WebSocket-Extensions", extensions.as_bytes());
+            fields.push(("Sec-WebSocket-Extensions", extensions.as_bytes()));
         }
-        let without_host = extra.iter().filter(|(name, _)| *name != http::header::HOST);
-        push_extra_headers(&mut head, without_host);
-        head.extend_from_slice(b"\r\n");
+        fields.extend(
+            extra
+                .iter()
+                .filter(|(name, _)| is_extra_header(name) && *name != http::header::HOST)
+                .map(|(name, value)| (name.as_str(), value.as_bytes())),
+        );
+        let mut head = Vec::with_capacity(200);
+        write_request_head(&mut head, &Method::GET, target, fields);
         head
     }
 

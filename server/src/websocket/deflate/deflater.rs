@@ -8,7 +8,7 @@ use flate2::{Compress, Compression, FlushCompress};
 use super::config::{ContextTakeover, DeflateConfig};
 use super::history::History;
 use super::negotiation::Direction;
-use super::scratch_stack::on_scratch_stack;
+use crate::scratch_stack::on_scratch_stack;
 
 /// The empty stored block a sync flush ends with; RFC 7692 removes it from
 /// the wire and the receiver puts it back.

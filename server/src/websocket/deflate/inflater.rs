@@ -11,7 +11,7 @@ use super::config::ContextTakeover;
 use super::deflater::SYNC_FLUSH_TAIL;
 use super::history::History;
 use super::negotiation::Direction;
-use super::scratch_stack::on_scratch_stack;
+use crate::scratch_stack::on_scratch_stack;
 
 /// Why a compressed message was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]

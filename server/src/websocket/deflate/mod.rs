@@ -39,7 +39,7 @@
 //! zlib streams instead.
 //!
 //! The codec runs on a stack of the worker thread, not the greenlet's
-//! (`scratch_stack.rs`): zlib's 8 KiB of stack would otherwise stay
+//! (`crate::scratch_stack`): zlib's 8 KiB of stack would otherwise stay
 //! resident in every greenlet that compressed or decompressed once.
 //!
 //! # Wiring
@@ -59,7 +59,6 @@ mod history;
 mod inflater;
 mod negotiation;
 mod prepared;
-mod scratch_stack;
 
 #[cfg(test)]
 mod measure;
@@ -73,12 +72,12 @@ pub(crate) use deflater::{CompressError, Deflater};
 #[cfg(test)]
 use inflater::InflateError;
 pub(crate) use inflater::Inflater;
-// The client's side of the negotiation: the WebSocket client (issue 15,
-// `greenws::connect`) offers `client_offer` and checks the 101 with
-// `negotiate_as_client`; until it lands only the tests call them.
 #[cfg(test)]
 use negotiation::Direction;
-#[cfg_attr(not(test), allow(unused_imports))]
-pub(crate) use negotiation::{client_offer, negotiate_as_client, NegotiationError};
+// The client's side of the negotiation: the WebSocket client
+// (`greenws::connect`) offers `client_offer` and checks the 101 with
+// `negotiate_as_client`.
+pub use negotiation::NegotiationError;
+pub(crate) use negotiation::{client_offer, negotiate_as_client};
 pub(crate) use negotiation::{negotiate_as_server, Agreement, DeflateParams};
 pub(crate) use prepared::{Compressed, CompressedForms};

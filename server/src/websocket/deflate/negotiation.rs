@@ -83,7 +83,6 @@ impl Agreement {
 /// cannot accept (RFC 6455 section 9.1, RFC 7692 section 7).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-#[cfg_attr(not(test), allow(dead_code))] // made by the client's negotiation
 pub enum NegotiationError {
     /// The header does not follow the extension grammar.
     Malformed(String),
@@ -374,7 +373,6 @@ fn accept_offer(config: &DeflateConfig, offer: &Parsed) -> Agreement {
 /// configured history needs; it says the client accepts any window the
 /// server names for it, and hints that the client keeps no context when it
 /// is configured so.
-#[cfg_attr(not(test), allow(dead_code))] // for the client (issue 15)
 pub(crate) fn client_offer(config: &DeflateConfig) -> Option<String> {
     if !config.is_enabled() {
         return None;
@@ -399,7 +397,6 @@ pub(crate) fn client_offer(config: &DeflateConfig) -> Option<String> {
 /// against the offer [`client_offer`] made with the same `config`.
 /// `Ok(None)`: the server declined compression. `Err`: the client must
 /// fail the connection.
-#[cfg_attr(not(test), allow(dead_code))] // for the client (issue 15)
 pub(crate) fn negotiate_as_client<'a, I>(
     config: &DeflateConfig,
     header_values: I,
@@ -424,7 +421,6 @@ where
     Ok(agreement)
 }
 
-#[cfg_attr(not(test), allow(dead_code))] // for the client (issue 15)
 fn accept_response(
     config: &DeflateConfig,
     response: &Parsed,

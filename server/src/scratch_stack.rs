@@ -1,8 +1,11 @@
-//! Running the zlib codec on a stack of the worker thread instead of the
-//! greenlet's own.
+//! Running work that goes deep and never blocks on a stack of the worker
+//! thread instead of the greenlet's own: the zlib codec of
+//! permessage-deflate, and the steps of a TLS handshake.
 //!
 //! Compressing or decompressing a message takes zlib-rs about 8 KiB of
-//! stack below its caller. On a greenlet's stack those pages stay resident
+//! stack below its caller; a TLS handshake step (a certificate chain
+//! verified, a key exchange, a signature) takes rustls tens of KiB, more
+//! than a default greenlet stack of 64 KiB can spare in a debug build. On a greenlet's stack those pages stay resident
 //! after the call, for as long as the greenlet lives: a connection that
 //! compressed one message and then waits (the Hub's sender of each member,
 //! a feed that sends and sleeps) would keep them, which is as much again as
@@ -23,7 +26,7 @@
 /// Runs `codec` on this thread's scratch stack. `codec` must not block,
 /// nor yield to another greenlet: the stack belongs to the thread.
 /// A panic in `codec` goes on unwinding from here.
-pub(super) fn on_scratch_stack<R>(codec: impl FnOnce() -> R) -> R {
+pub(crate) fn on_scratch_stack<R>(codec: impl FnOnce() -> R) -> R {
     imp::on_scratch_stack(codec)
 }
 
