@@ -1,6 +1,12 @@
 //! greenws serving the benchmark endpoints: `/test` (text), WebSocket
 //! `/echo`, `/data` (100 points, 1 ms apart) and `/chat` (a broadcast hub).
-//! `greenws-server PORT WORKERS`; no access log.
+//!
+//! `greenws-server PORT WORKERS|default [CERT.pem KEY.pem]`
+//!
+//! Logging is set up as the demo and the examples ship it
+//! (`server/examples/common/mod.rs`): env_logger on stderr, `greenws` at
+//! `info` (the access log, one line per request) unless `RUST_LOG` says
+//! otherwise. `RUST_LOG=warn` turns the access log off.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -56,11 +62,17 @@ fn data(req: &mut Request) -> Response {
 }
 
 fn main() -> greenws::Result<()> {
-    let args = benches::server_args();
-    green::Config::new()
-        .workers(args.workers)
-        .apply()
-        .expect("settings apply at start");
+    let args = benches::peer::server_args();
+    env_logger::Builder::from_env(
+        env_logger::Env::default().default_filter_or("warn,greenws=info"),
+    )
+    .init();
+    if let Some(workers) = args.workers {
+        green::Config::new()
+            .workers(workers)
+            .apply()
+            .expect("settings apply at start");
+    }
     let resource = Resource::new()
         .app("/test", |_req: &mut Request| {
             Response::bytes("text/plain", "Yes this is a test!".as_bytes())
@@ -76,9 +88,11 @@ fn main() -> greenws::Result<()> {
         );
     let mut server =
         WsgiServer::bind(("127.0.0.1", args.port))?.handler_class(WebSocketHandler::new());
-    if let [cert, key] = args.rest.as_slice() {
+    let mut scheme = "http";
+    if let Some((cert, key)) = &args.tls {
         server = server.tls(cert, key)?;
+        scheme = "https";
     }
-    println!("Serving on http://{}", server.local_addr());
+    println!("Serving on {scheme}://{}", server.local_addr());
     server.serve_forever(resource)
 }
