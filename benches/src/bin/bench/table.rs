@@ -323,40 +323,41 @@ pub fn render_group(group: Group, setup: Setup, outcomes: &[Outcome]) -> Option<
     Some(out)
 }
 
-/// Where the setup's greenws is behind: rows where its median per-round
-/// ratio against another server is below 1, saying whether it was behind
-/// in every round.
+/// Where the setup's greenws is behind: one line per row where its median
+/// per-round ratio against another server is below 1, naming each such
+/// server and whether greenws was behind in every round.
 pub fn losses(outcomes: &[Outcome]) -> Vec<String> {
     let mut lines = Vec::new();
     for outcome in outcomes {
-        let setup = outcome.setup;
-        for (_, a, b) in ratio_columns(outcome.workload.group, setup) {
-            if a != setup.greenws() {
-                continue;
-            }
-            for metric in &outcome.workload.metrics {
-                let Some(ratio) = outcome.ratio(a, b, metric) else {
-                    continue;
-                };
-                if ratio.median >= 1.0 {
-                    continue;
-                }
-                let how = if ratio.max < 1.0 {
-                    format!("behind in all {} rounds", ratio.count)
-                } else {
-                    format!(
-                        "behind at the median, ahead in some of {} rounds",
-                        ratio.count
-                    )
-                };
+        let greenws = outcome.setup.greenws();
+        for metric in &outcome.workload.metrics {
+            let behind: Vec<String> = ratio_columns(outcome.workload.group, outcome.setup)
+                .into_iter()
+                .filter(|(_, a, _)| *a == greenws)
+                .filter_map(|(_, _, other)| {
+                    let ratio = outcome.ratio(greenws, other, metric)?;
+                    (ratio.median < 1.0).then(|| {
+                        let how = if ratio.max < 1.0 {
+                            "in every round"
+                        } else {
+                            "at the median only"
+                        };
+                        format!(
+                            "{other} {} ({}, {how})",
+                            outcome.cell(other, metric).render(),
+                            format_ratio(&ratio)
+                        )
+                    })
+                })
+                .collect();
+            if !behind.is_empty() {
                 lines.push(format!(
-                    "{} / {} / {}: {a} {} against {b} {}: {} ({how})",
-                    setup.name(),
+                    "{} / {} / {}: {greenws} {}; behind {}",
+                    outcome.setup.name(),
                     outcome.title,
                     metric.label,
-                    outcome.cell(a, metric).render(),
-                    outcome.cell(b, metric).render(),
-                    format_ratio(&ratio),
+                    outcome.cell(greenws, metric).render(),
+                    behind.join("; ")
                 ));
             }
         }
@@ -504,7 +505,11 @@ mod tests {
         let lines = losses(&[outcome]);
         assert_eq!(lines.len(), 1, "{lines:?}");
         assert!(lines[0].contains("msgs/s"));
-        assert!(lines[0].contains("behind in all 2 rounds"));
+        assert!(
+            lines[0].contains("0.93x (0.90-0.95), in every round"),
+            "{}",
+            lines[0]
+        );
     }
 
     #[test]

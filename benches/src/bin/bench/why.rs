@@ -142,6 +142,8 @@ fn parse_strace_counts(text: &str) -> BTreeMap<String, f64> {
 struct CpuSplit {
     us_per_msg: f64,
     kernel_share: f64,
+    /// Clock ticks sampled (the kernel's accounting is per tick).
+    ticks: u64,
 }
 
 /// Server CPU per message and the kernel's share of it, without strace.
@@ -158,6 +160,7 @@ fn cpu_split(bench: &Bench, name: &str, seconds: f64) -> Result<CpuSplit, String
     Ok(CpuSplit {
         us_per_msg: sample.report.get("cpu_us_per_msg").unwrap_or(f64::NAN),
         kernel_share: kernel as f64 / (user + kernel).max(1) as f64,
+        ticks: user + kernel,
     })
 }
 
@@ -289,17 +292,22 @@ fn render(findings: &Findings, bench: &Bench) -> String {
         };
         out.push_str(&format!(" {cell} |"));
     }
-    out.push_str("\n\n### Server CPU per message and the kernel's share of it (no strace)\n\n");
+    out.push_str(
+        "\n\n### Server CPU per message and the kernel's share of it (no strace)\n\n\
+         The share is `stime / (utime + stime)` of `/proc/PID/stat`: the kernel charges each clock \
+         tick to user or kernel time by where it lands, so it is a sample, as good as the number of \
+         ticks shown.\n\n",
+    );
     out.push_str(&header(&names));
     for (label, pick) in [
         ("server CPU us/msg", 0usize),
-        ("of which in the kernel (stime / (utime + stime))", 1),
+        ("of which in the kernel (ticks sampled)", 1),
     ] {
         out.push_str(&format!("| {label} |"));
         for (_, r) in cpu {
             let cell = match r {
                 Ok(c) if pick == 0 => format_value(c.us_per_msg),
-                Ok(c) => format!("{:.0}%", c.kernel_share * 100.0),
+                Ok(c) => format!("{:.0}% ({})", c.kernel_share * 100.0, c.ticks),
                 Err(e) => format!("failed: {}", e.replace('|', "/")),
             };
             out.push_str(&format!(" {cell} |"));
