@@ -39,11 +39,21 @@ impl Sample {
         self.errors.is_empty()
     }
 
-    /// Adds an error for every listed key whose value is above 0.
+    /// Adds an error for every listed count above 0; `errors`, if listed,
+    /// stands for what the other listed counts do not explain.
     fn errors_from(&mut self, keys: &[&str]) {
-        for key in keys {
+        let mut explained = 0.0;
+        for key in keys.iter().filter(|k| **k != "errors") {
             if let Some(n) = self.report.get(key).filter(|n| *n > 0.0) {
+                explained += n;
                 self.errors.push(format!("{n} {}", key.replace('_', " ")));
+            }
+        }
+        if keys.contains(&"errors") {
+            let rest = self.report.get("errors").unwrap_or(0.0) - explained;
+            if rest > 0.0 {
+                let why = self.report.text_of("why").unwrap_or("errors");
+                self.errors.push(format!("{rest} {}", why.replace('_', " ")));
             }
         }
     }
@@ -158,12 +168,19 @@ impl Bench {
             Ok(server) => server,
             Err(why) => return Sample::failed(why),
         };
-        let port = server.port.to_string();
-        let pid = server.pid.to_string();
-        let common = |mode: &str| -> Vec<String> {
-            [mode, "--port", &port, "--pid", &pid]
+        // A loadgen mode with its flags; `errors_of` are the counts that
+        // make the whole run invalid.
+        let loadgen = |mode: &str, flags: &[(&str, String)], errors_of: &[&str]| {
+            let mut args: Vec<String> = [mode, "--port", &server.port.to_string()]
                 .map(String::from)
-                .to_vec()
+                .to_vec();
+            args.extend(["--pid".into(), server.pid.to_string()]);
+            for (flag, value) in flags {
+                args.extend([flag.to_string(), value.clone()]);
+            }
+            let mut sample = self.loadgen(setup, &args);
+            sample.errors_from(errors_of);
+            sample
         };
         let mut sample = match load {
             Load::Wrk { connections, path } => {
@@ -174,24 +191,15 @@ impl Bench {
                 connections,
                 tls,
             } => {
-                let mut args = common("echo");
-                args.extend(
-                    [
-                        "--size",
-                        &size.to_string(),
-                        "--connections",
-                        &connections.to_string(),
-                        "--seconds",
-                        &scale.seconds.to_string(),
-                    ]
-                    .map(String::from),
-                );
+                let mut flags = vec![
+                    ("--size", size.to_string()),
+                    ("--connections", connections.to_string()),
+                    ("--seconds", scale.seconds.to_string()),
+                ];
                 if *tls {
-                    args.extend(["--ca".into(), self.cert.to_string_lossy().into_owned()]);
+                    flags.push(("--ca", self.cert.to_string_lossy().into_owned()));
                 }
-                let mut sample = self.loadgen(setup, &args);
-                sample.errors_from(&["failed_connections", "lost", "mismatched"]);
-                sample
+                loadgen("echo", &flags, &["failed_connections", "lost", "mismatched"])
             }
             Load::OpenLoop {
                 protocol,
@@ -199,55 +207,31 @@ impl Bench {
                 ..
             } => {
                 let rates: Vec<String> = open_rates.iter().map(|r| format!("{r:.0}")).collect();
-                let mut args = common("open");
-                args.extend(
-                    [
-                        "--protocol",
-                        protocol,
-                        "--connections",
-                        &connections.to_string(),
-                        "--rates",
-                        &rates.join(","),
-                        "--seconds",
-                        &scale.open_seconds.to_string(),
-                        "--drain-seconds",
-                        if scale.quick { "1" } else { "2" },
-                    ]
-                    .map(String::from),
-                );
-                let mut sample = self.loadgen(setup, &args);
-                sample.errors_from(&["failed_connections"]);
-                sample
+                let flags = [
+                    ("--protocol", protocol.to_string()),
+                    ("--connections", connections.to_string()),
+                    ("--rates", rates.join(",")),
+                    ("--seconds", scale.open_seconds.to_string()),
+                    ("--drain-seconds", if scale.quick { "1" } else { "2" }.into()),
+                ];
+                // Errors at one rate invalidate that rate's rows only.
+                loadgen("open", &flags, &["failed_connections"])
             }
             Load::Fanout { subscribers } => {
-                let mut args = common("fanout");
-                args.extend(
-                    [
-                        "--subscribers",
-                        &subscribers.to_string(),
-                        "--step-seconds",
-                        &scale.step_seconds.to_string(),
-                        "--factor",
-                        &scale.step_factor.to_string(),
-                        "--refinements",
-                        &scale.refinements.to_string(),
-                        "--drain-seconds",
-                        if scale.quick { "0.5" } else { "1" },
-                    ]
-                    .map(String::from),
-                );
-                let mut sample = self.loadgen(setup, &args);
-                sample.errors_from(&["errors"]);
-                sample
+                let flags = [
+                    ("--subscribers", subscribers.to_string()),
+                    ("--step-seconds", scale.step_seconds.to_string()),
+                    ("--factor", scale.step_factor.to_string()),
+                    ("--refinements", scale.refinements.to_string()),
+                    ("--drain-seconds", if scale.quick { "0.5" } else { "1" }.into()),
+                ];
+                loadgen("fanout", &flags, &["failed_connections", "errors"])
             }
-            Load::Idle { connections } => {
-                let mut args = common("idle");
-                args.extend(["--connections".into(), connections.to_string()]);
-                let mut sample = self.loadgen(setup, &args);
-                sample.errors_from(&["failed_connections", "errors"]);
-                sample.errors.dedup();
-                sample
-            }
+            Load::Idle { connections } => loadgen(
+                "idle",
+                &[("--connections", connections.to_string())],
+                &["failed_connections", "probe_errors", "errors"],
+            ),
         };
         let end = server.stop();
         if let Some(why) = end.died {
@@ -647,6 +631,24 @@ Transfer/sec:     20.00MB
             "socket_errors_write",
         ]);
         assert_eq!(sample.errors, ["2 socket errors read", "5 non 2xx or 3xx"]);
+    }
+
+    #[test]
+    fn errors_the_named_counts_do_not_explain_are_kept() {
+        let mut report = Report::default();
+        report
+            .number("failed_connections", 2.0)
+            .number("errors", 3.0)
+            .text("why", "subscribers missed the first message");
+        let mut sample = Sample {
+            report,
+            errors: Vec::new(),
+        };
+        sample.errors_from(&["failed_connections", "errors"]);
+        assert_eq!(
+            sample.errors,
+            ["2 failed connections", "1 subscribers missed the first message"]
+        );
     }
 
     #[test]

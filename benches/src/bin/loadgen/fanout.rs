@@ -100,7 +100,9 @@ pub async fn run(args: &FanoutArgs) -> Report {
         Ok(publisher) => publisher,
         Err(e) => {
             eprintln!("loadgen: the publisher failed: {e}");
-            report.number("errors", (failed + 1) as f64);
+            report
+                .number("errors", (failed + 1) as f64)
+                .text("why", "publisher connection failed");
             return report;
         }
     };
@@ -115,7 +117,9 @@ pub async fn run(args: &FanoutArgs) -> Report {
     let joined = room.publish_step(0, 1.0, 1, 10.0).await;
     if joined != subscribers {
         eprintln!("loadgen: only {joined} of {subscribers} subscribers got the first message");
-        report.number("errors", (failed + subscribers - joined).max(1) as f64);
+        report
+            .number("errors", (failed + subscribers - joined).max(1) as f64)
+            .text("why", "subscribers missed the first message");
         return report;
     }
     let mut search = RateSearch::new(args.start_rate, args.factor, args.refinements, args.ceiling);

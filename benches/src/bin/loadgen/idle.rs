@@ -46,7 +46,9 @@ pub async fn run(args: &IdleArgs) -> Report {
         Ok(probe) => probe,
         Err(e) => {
             eprintln!("loadgen: the probe connection failed: {e}");
-            report.number("errors", 1.0);
+            report
+                .number("errors", 1.0)
+                .text("why", "probe connection failed");
             return report;
         }
     };
@@ -96,6 +98,7 @@ pub async fn run(args: &IdleArgs) -> Report {
         .number("connections", held.len() as f64)
         .number("failed_connections", failed as f64)
         .number("errors", (failed + probe_errors) as f64)
+        .number("probe_errors", probe_errors as f64)
         .number(
             "rss_per_conn_kib",
             (after as f64 - before as f64) / held.len().max(1) as f64 / 1024.0,
