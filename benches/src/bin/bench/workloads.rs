@@ -287,7 +287,8 @@ pub fn workloads(scale: &Scale) -> Vec<Workload> {
         },
         Workload {
             id: "open-http".into(),
-            title: "HTTP GET /test, 64 connections, one request in flight each".into(),
+            title: "HTTP GET /test, 64 connections, one request in flight each (wrk2's model)"
+                .into(),
             group: Group::OpenLoop,
             headline: false,
             setups: Setup::ALL,
@@ -303,7 +304,7 @@ pub fn workloads(scale: &Scale) -> Vec<Workload> {
         },
         Workload {
             id: "open-echo".into(),
-            title: "WebSocket echo 64 B, 64 connections".into(),
+            title: "WebSocket echo 64 B, 64 connections, sent whatever the replies".into(),
             group: Group::OpenLoop,
             headline: false,
             setups: Setup::ALL,
