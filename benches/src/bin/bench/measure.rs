@@ -53,7 +53,8 @@ impl Sample {
             let rest = self.report.get("errors").unwrap_or(0.0) - explained;
             if rest > 0.0 {
                 let why = self.report.text_of("why").unwrap_or("errors");
-                self.errors.push(format!("{rest} {}", why.replace('_', " ")));
+                self.errors
+                    .push(format!("{rest} {}", why.replace('_', " ")));
             }
         }
     }
@@ -199,7 +200,11 @@ impl Bench {
                 if *tls {
                     flags.push(("--ca", self.cert.to_string_lossy().into_owned()));
                 }
-                loadgen("echo", &flags, &["failed_connections", "lost", "mismatched"])
+                loadgen(
+                    "echo",
+                    &flags,
+                    &["failed_connections", "lost", "mismatched"],
+                )
             }
             Load::OpenLoop {
                 protocol,
@@ -212,7 +217,10 @@ impl Bench {
                     ("--connections", connections.to_string()),
                     ("--rates", rates.join(",")),
                     ("--seconds", scale.open_seconds.to_string()),
-                    ("--drain-seconds", if scale.quick { "1" } else { "2" }.into()),
+                    (
+                        "--drain-seconds",
+                        if scale.quick { "1" } else { "2" }.into(),
+                    ),
                 ];
                 // Errors at one rate invalidate that rate's rows only.
                 loadgen("open", &flags, &["failed_connections"])
@@ -223,7 +231,10 @@ impl Bench {
                     ("--step-seconds", scale.step_seconds.to_string()),
                     ("--factor", scale.step_factor.to_string()),
                     ("--refinements", scale.refinements.to_string()),
-                    ("--drain-seconds", if scale.quick { "0.5" } else { "1" }.into()),
+                    (
+                        "--drain-seconds",
+                        if scale.quick { "0.5" } else { "1" }.into(),
+                    ),
                 ];
                 loadgen("fanout", &flags, &["failed_connections", "errors"])
             }
@@ -647,7 +658,10 @@ Transfer/sec:     20.00MB
         sample.errors_from(&["failed_connections", "errors"]);
         assert_eq!(
             sample.errors,
-            ["2 failed connections", "1 subscribers missed the first message"]
+            [
+                "2 failed connections",
+                "1 subscribers missed the first message"
+            ]
         );
     }
 

@@ -303,10 +303,11 @@ pub async fn run(args: &OpenArgs) -> Report {
     for (k, &rate) in args.rates.iter().enumerate() {
         let key = |name: &str| format!("r{k}.{name}");
         report.number(key("offered"), rate);
-        if errors > 0 && k > 0 {
+        if unsettled {
             report
                 .number(key("errors"), 1.0)
-                .text(key("why"), "not run");
+                .text(key("why"), "not run: replies of the previous rate missing");
+            errors += 1;
             continue;
         }
         *tally.borrow_mut() = Tally::default();
@@ -338,7 +339,10 @@ pub async fn run(args: &OpenArgs) -> Report {
         // p99 describes the generator, not the server.
         let behind = lag_p99 > 0.2 && lag_p99 >= p99 / 2.0;
         if behind {
-            report.text(key("why"), &format!("generator behind its schedule (lag p99 {lag_p99:.2} ms)"));
+            report.text(
+                key("why"),
+                &format!("generator behind its schedule (lag p99 {lag_p99:.2} ms)"),
+            );
         }
         let rate_errors = lost
             + tally.bad_replies
