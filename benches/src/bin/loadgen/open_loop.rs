@@ -60,6 +60,11 @@ pub struct OpenArgs {
     /// How long to wait for the last replies of a rate.
     #[arg(long, default_value_t = 2.0)]
     drain_seconds: f64,
+    /// The pacing thread wakes at most once per this many microseconds and
+    /// sends everything due by then (each send still timed from its own
+    /// due time); 0 wakes for every send.
+    #[arg(long, default_value_t = 0)]
+    tick_us: u64,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq)]
@@ -317,7 +322,8 @@ pub async fn run(args: &OpenArgs) -> Report {
         let pacer = {
             let shared = shared.clone();
             let first = next_seq;
-            std::thread::spawn(move || pace(&shared, schedule, first))
+            let tick = Duration::from_micros(args.tick_us);
+            std::thread::spawn(move || pace(&shared, schedule, first, tick))
         };
         next_seq += schedule.len();
         while !pacer.is_finished() {
@@ -397,19 +403,24 @@ async fn open(
 
 /// The pacing thread: sends each request of `schedule` when it is due
 /// (sequence numbers from `first`); gives how late each send was.
-fn pace(shared: &Shared, schedule: OpenLoopSchedule, first: u64) -> Vec<u64> {
+fn pace(shared: &Shared, schedule: OpenLoopSchedule, first: u64, tick: Duration) -> Vec<u64> {
     // Sleep to the microsecond, not to the default 50 µs of timer slack.
     // Safety: prctl with integer arguments.
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong, 0, 0, 0) };
     let start = Instant::now() + Duration::from_millis(5);
     let connections = shared.connections.len();
     let mut lags = Vec::with_capacity(schedule.len() as usize);
+    let mut woke = start;
     for i in 0..schedule.len() {
         let due = start + schedule.offset(i);
         let mut now = Instant::now();
-        while now < due {
-            std::thread::sleep(due - now);
-            now = Instant::now();
+        if now < due {
+            let wake = due.max(woke + tick);
+            while now < wake {
+                std::thread::sleep(wake - now);
+                now = Instant::now();
+            }
+            woke = now;
         }
         lags.push((now - due).as_nanos() as u64);
         shared.outstanding.fetch_add(1, Ordering::AcqRel);
