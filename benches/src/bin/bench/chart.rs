@@ -1,6 +1,6 @@
 //! `results.png`: greenws's per-round advantage over the two async servers,
 //! one bar per row (the median ratio) with a whisker from the lowest to the
-//! highest round.
+//! highest round, on a log scale so that 0.5x and 2x are as far from 1x.
 
 use std::path::Path;
 
@@ -58,12 +58,21 @@ pub fn draw(outcomes: &[Outcome], path: &Path) -> Result<(), Box<dyn std::error:
         Box::leak(font.into_boxed_slice()),
     )
     .map_err(|_| "the font could not be loaded")?;
+    // The scale: 1/top .. top, log2, 1x in the middle.
     let top = bars
         .iter()
-        .flat_map(|b| b.against.iter().flatten().map(|s| s.max))
-        .fold(1.5f64, f64::max)
-        .min(8.0)
-        * 1.05;
+        .flat_map(|b| {
+            b.against
+                .iter()
+                .flatten()
+                .flat_map(|s| [s.max, 1.0 / s.min])
+        })
+        .filter(|v| v.is_finite())
+        .fold(2.0f64, f64::max)
+        .log2()
+        .ceil()
+        .exp2()
+        .min(16.0);
     let (width, row_height, x0, x1, y0) = (1400i32, 40i32, 640i32, 1340i32, 70i32);
     let height = y0 + row_height * bars.len() as i32 + 40;
     let root = BitMapBackend::new(path, (width as u32, height as u32)).into_drawing_area();
@@ -71,8 +80,8 @@ pub fn draw(outcomes: &[Outcome], path: &Path) -> Result<(), Box<dyn std::error:
     let text = |size| ("sans-serif", size).into_font().color(&BLACK);
     let colors = [RGBColor(46, 134, 222), RGBColor(230, 126, 34)];
     root.draw_text(
-        "greenws's advantage, median per-round ratio (bar) and range (line); above 1 = greenws better",
-        &text(18),
+        "greenws's advantage: median per-round ratio (bar), lowest to highest round (line); right of 1x = greenws better",
+        &text(16),
         (10, 12),
     )?;
     for (i, (name, color)) in [TOKIO, FASTWS].iter().zip(colors).enumerate() {
@@ -80,15 +89,20 @@ pub fn draw(outcomes: &[Outcome], path: &Path) -> Result<(), Box<dyn std::error:
         root.draw(&Rectangle::new([(x, 44), (x + 14, 56)], color.filled()))?;
         root.draw_text(&format!("vs {name}"), &text(14), (x + 20, 42))?;
     }
-    let x_of = |v: f64| x0 + ((v.min(top) / top) * (x1 - x0) as f64) as i32;
+    let span = top.log2();
+    let x_of = |v: f64| {
+        let position = (v.clamp(1.0 / top, top).log2() + span) / (2.0 * span);
+        x0 + (position * (x1 - x0) as f64) as i32
+    };
     for (i, bar) in bars.iter().enumerate() {
         let y = y0 + row_height * i as i32;
         root.draw_text(&bar.label, &text(12), (10, y + 12))?;
         for (k, (summary, color)) in bar.against.iter().zip(colors).enumerate() {
             let Some(s) = summary else { continue };
             let dy = 3 + 18 * k as i32;
+            let (a, b) = (x_of(1.0), x_of(s.median));
             root.draw(&Rectangle::new(
-                [(x0, y + dy), (x_of(s.median), y + dy + 14)],
+                [(a.min(b), y + dy), (a.max(b), y + dy + 14)],
                 color.filled(),
             ))?;
             let mid = y + dy + 7;
@@ -99,7 +113,7 @@ pub fn draw(outcomes: &[Outcome], path: &Path) -> Result<(), Box<dyn std::error:
             root.draw_text(
                 &format!("{:.2}x", s.median),
                 &text(11),
-                (x_of(s.max) + 4, y + dy + 1),
+                (x_of(s.max).max(b) + 4, y + dy + 1),
             )?;
         }
     }
@@ -108,9 +122,15 @@ pub fn draw(outcomes: &[Outcome], path: &Path) -> Result<(), Box<dyn std::error:
         vec![(x_of(1.0), y0 - 6), (x_of(1.0), bottom)],
         BLACK.stroke_width(2),
     ))?;
-    for half in 0..=((top * 2.0).floor() as i32) {
-        let tick = half as f64 / 2.0;
-        root.draw_text(&format!("{tick}x"), &text(12), (x_of(tick) - 8, bottom + 8))?;
+    let mut tick = 1.0 / top;
+    while tick <= top * 1.0001 {
+        let label = if tick < 1.0 {
+            format!("1/{:.0}x", 1.0 / tick)
+        } else {
+            format!("{tick:.0}x")
+        };
+        root.draw_text(&label, &text(12), (x_of(tick) - 10, bottom + 8))?;
+        tick *= 2.0;
     }
     root.present()?;
     eprintln!("wrote {}", path.display());
