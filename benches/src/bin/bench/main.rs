@@ -138,7 +138,7 @@ fn main() {
     let runtime = if cli.only.is_empty() {
         setups
             .iter()
-            .map(|&setup| (setup, runtime_table(&bench, setup, scale.quick)))
+            .map(|&setup| (setup, bench.runtime_table(setup, scale.quick)))
             .collect()
     } else {
         Vec::new()
@@ -380,24 +380,6 @@ fn add_notes(outcome: &mut Outcome) {
             "{GREENWS_LOG} wrote {:.2} access-log lines per request (median of {} rounds; to a file)",
             s.median, s.count
         ));
-    }
-}
-
-/// Runs the runtime micro-benchmarks as the setup places things: pinned to
-/// CPU 0 with one worker, or unpinned with the default worker count.
-fn runtime_table(bench: &Bench, setup: Setup, quick: bool) -> String {
-    eprintln!("== [{}] runtime micro-benchmarks", setup.name());
-    let mut command = std::process::Command::new(bench.bin_dir.join("runtime"));
-    if let Some(cpu) = setup.server_cpu() {
-        benches::affinity::pin_to_cpu(&mut command, cpu);
-    }
-    command.args(["--workers", setup.workers_arg()]);
-    if quick {
-        command.arg("--quick");
-    }
-    match measure::run_captured(command, std::time::Duration::from_secs(600), |_| {}, |_| {}) {
-        Ok(out) => out,
-        Err(why) => format!("the runtime micro-benchmarks failed: {why}\n"),
     }
 }
 

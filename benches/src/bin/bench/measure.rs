@@ -363,6 +363,26 @@ impl Bench {
         }
     }
 
+    /// Runs the runtime micro-benchmarks (`runtime.rs`) as the setup
+    /// places a server: pinned to its CPU with one worker, or unpinned at
+    /// the default worker count. Gives the table they print.
+    pub fn runtime_table(&self, setup: Setup, quick: bool) -> String {
+        eprintln!("== [{}] runtime micro-benchmarks", setup.name());
+        let mut command = Command::new(self.bin_dir.join("runtime"));
+        command.args(["--workers", setup.workers_arg()]);
+        if quick {
+            command.arg("--quick");
+        }
+        self.place(&mut command, setup.server_cpu());
+        let run = run_captured(
+            command,
+            Duration::from_secs(600),
+            |_| {},
+            |pid| self.check_pin(setup, "runtime", pid, setup.server_cpu()),
+        );
+        run.unwrap_or_else(|why| format!("the runtime micro-benchmarks failed: {why}\n"))
+    }
+
     /// wrk against `path`, and the server's CPU per request.
     fn wrk(
         &self,
