@@ -4,9 +4,24 @@
 //! are the columns.
 //!
 //! To add a workload: add a [`Load`] variant if no existing one fits (and
-//! its runner in `measure.rs`), then one entry in [`workloads`]. To add a
-//! contender: one entry in `contenders.rs`, then name it in the workloads
-//! it takes.
+//! its runner in `Bench::measure`, `measure.rs`), then one entry in
+//! [`workloads`]; its rows, cells, ratios, errors row, chart bars and the
+//! "behind" list follow from the [`Metric`]s it declares. To add a
+//! contender: one entry in `contenders.rs` (a new `Program` variant if it is
+//! not a binary of this package), then name it in the workloads it takes.
+//! Whatever runs the load speaks one interface: it prints a `RESULT
+//! key=value ...` line (`benches::report_line`) with an `errors` count.
+//!
+//! Where the planned additions fit:
+//! - permessage-deflate against Node's `ws`: a `Program` for a Node script,
+//!   a deflate flag on [`Load::Echo`] passed to `loadgen echo`, and metrics
+//!   for bytes on the wire (counted by the generator) and server CPU per
+//!   message;
+//! - a green-thread WebSocket client as load generator: a field on the
+//!   loads naming which generator binary runs them (same `RESULT` line);
+//! - fan-out through Redis across two instances: a `Program` that starts
+//!   two server processes on one `redis-server`, and a publisher port for
+//!   `loadgen fanout` distinct from the subscribers' port.
 
 use crate::contenders::{FASTWS, GEVENT, GREENWS, GREENWS_LOG, MINIHTTP, NAIVE_MAY, TOKIO};
 use crate::setup::Setup;
