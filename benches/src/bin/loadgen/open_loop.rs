@@ -3,34 +3,32 @@
 //! *due*, so a stall is charged to every request that had to wait behind it
 //! (no coordinated omission).
 //!
-//! A pacing thread (timer slack 1 µs) sends on the schedule of
-//! [`OpenLoopSchedule`], request `i` on connection `i % connections`; the
-//! tokio thread reads the replies. WebSocket echo is fully open: a message
-//! goes out when due, replies or not. HTTP/1.1 follows wrk2's model: a
-//! connection carries one request at a time, a request due while its
-//! connection waits for a response goes out right after that response, and
-//! its latency still counts from its due time.
+//! One thread does everything, in an epoll loop whose timeout (nanosecond
+//! precision, `epoll_pwait2`) is the next send's due time: request `i` of
+//! [`OpenLoopSchedule`] goes out on connection `i % connections`, and
+//! replies are read as they come. (A second thread for the pacing would
+//! have to wait for the scheduler to preempt the reading thread on a
+//! shared CPU, which costs milliseconds.) WebSocket echo is fully open: a
+//! message goes out when due, replies or not. HTTP/1.1 follows wrk2's
+//! model: a connection carries one request at a time, a request due while
+//! its connection waits for a response goes out right after that response,
+//! and its latency still counts from its due time.
 //!
 //! Several rates run one after the other on the same connections; a rate
 //! whose replies do not all arrive within the drain time ends the run (the
-//! later rates are reported as not run). A rate at which the pacing thread
-//! itself ran late by half the p99 or more counts as an error: its
+//! later rates are reported as not run). A rate at which the generator
+//! itself sent late by half the p99 or more counts as an error: its
 //! percentiles would describe the generator.
 
-use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::{self, Write};
-use std::os::fd::AsRawFd;
-use std::rc::Rc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 
 use benches::report_line::Report;
 use benches::schedule::OpenLoopSchedule;
 use benches::stats::{latency_percentiles_ms, percentile};
 use clap::{Args, ValueEnum};
-use tokio::io::AsyncReadExt;
 
 use crate::client::{encode_frame, handshake, parse_frame, tcp};
 use crate::{CpuMeter, Target};
@@ -60,7 +58,7 @@ pub struct OpenArgs {
     /// How long to wait for the last replies of a rate.
     #[arg(long, default_value_t = 2.0)]
     drain_seconds: f64,
-    /// The pacing thread wakes at most once per this many microseconds and
+    /// The loop wakes to send at most once per this many microseconds and
     /// sends everything due by then (each send still timed from its own
     /// due time); 0 wakes for every send.
     #[arg(long, default_value_t = 0)]
@@ -165,90 +163,326 @@ fn parse_http_response(buf: &[u8]) -> io::Result<Option<Reply>> {
     }))
 }
 
-/// Requests sent on a connection and not answered yet, and those waiting
-/// for the connection (HTTP), each with its due time.
-#[derive(Default)]
-struct Queues {
-    sent: VecDeque<(u64, Instant)>,
-    waiting: VecDeque<(u64, Instant)>,
-    out: Vec<u8>,
-}
-
-/// A connection as both threads see it.
+/// One connection of the open loop.
 struct Connection {
-    /// A clone of the socket, for writes from either thread (non-blocking,
-    /// as tokio set it); writes happen under `queues`' lock.
-    writer: std::net::TcpStream,
-    queues: Mutex<Queues>,
+    /// Non-blocking.
+    stream: std::net::TcpStream,
+    /// Bytes read and not parsed yet: `input[start..end]`.
+    input: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Bytes a full socket did not take yet.
+    pending: Vec<u8>,
+    /// Requests sent and not answered, oldest first: (sequence, due).
+    sent: VecDeque<(u64, Instant)>,
+    /// Requests due while the connection was busy (HTTP): (sequence, due).
+    waiting: VecDeque<(u64, Instant)>,
+    closed: bool,
 }
 
-/// What the pacing thread and the readers share.
-struct Shared {
-    wire: Wire,
-    connections: Vec<Connection>,
-    /// Requests scheduled and not answered yet.
-    outstanding: AtomicU64,
-    write_errors: AtomicU64,
-}
-
-impl Shared {
-    /// Sends request `seq` on `connection` now, or queues it behind the one
-    /// in flight (HTTP).
-    fn dispatch(&self, connection: &Connection, seq: u64, due: Instant) {
-        let mut queues = connection.queues.lock().expect("no panics while locked");
-        if queues.sent.len() >= self.wire.max_in_flight() {
-            queues.waiting.push_back((seq, due));
-        } else {
-            self.transmit(connection, &mut queues, seq, due);
-        }
-    }
-
-    fn transmit(&self, connection: &Connection, queues: &mut Queues, seq: u64, due: Instant) {
-        let mut out = std::mem::take(&mut queues.out);
-        self.wire.encode(seq, &mut out);
-        match write_all_nonblocking(&connection.writer, &out) {
-            Ok(()) => queues.sent.push_back((seq, due)),
-            Err(_) => {
-                self.write_errors.fetch_add(1, Ordering::Relaxed);
-                self.outstanding.fetch_sub(1, Ordering::AcqRel);
-            }
-        }
-        queues.out = out;
-    }
-}
-
-/// Writes all of `bytes` to a non-blocking socket, waiting for room with
-/// `poll` when it is full.
-fn write_all_nonblocking(mut stream: &std::net::TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        match stream.write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                let mut fd = libc::pollfd {
-                    fd: stream.as_raw_fd(),
-                    events: libc::POLLOUT,
-                    revents: 0,
-                };
-                // Safety: one valid pollfd.
-                if unsafe { libc::poll(&mut fd, 1, 1000) } < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// What the readers saw during one rate.
+/// What one rate saw.
 #[derive(Default)]
 struct Tally {
     latencies_ns: Vec<u64>,
+    /// How late each send left, against its due time.
+    lags_ns: Vec<u64>,
     bad_replies: u64,
     unexpected: u64,
     closed: u64,
+    write_errors: u64,
+}
+
+/// The event loop over all connections.
+struct Loop {
+    epoll: OwnedFd,
+    connections: Vec<Connection>,
+    wire: Wire,
+    scratch: Vec<u8>,
+}
+
+/// A request could not be written.
+struct WriteFailed;
+
+impl Loop {
+    fn new(streams: Vec<std::net::TcpStream>, wire: Wire) -> io::Result<Loop> {
+        // Safety: plain syscall; the fd is owned from here on.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut connections = Vec::new();
+        for stream in streams {
+            stream.set_nonblocking(true)?;
+            connections.push(Connection {
+                stream,
+                input: vec![0; 64 * 1024],
+                start: 0,
+                end: 0,
+                pending: Vec::new(),
+                sent: VecDeque::new(),
+                waiting: VecDeque::new(),
+                closed: false,
+            });
+        }
+        let this = Loop {
+            epoll,
+            connections,
+            wire,
+            scratch: Vec::new(),
+        };
+        for index in 0..this.connections.len() {
+            this.watch(libc::EPOLL_CTL_ADD, index, false)?;
+        }
+        Ok(this)
+    }
+
+    /// Watches connection `index` for input, and for room to write if
+    /// `writable`.
+    fn watch(&self, op: libc::c_int, index: usize, writable: bool) -> io::Result<()> {
+        let mut event = libc::epoll_event {
+            events: (libc::EPOLLIN | if writable { libc::EPOLLOUT } else { 0 }) as u32,
+            u64: index as u64,
+        };
+        let fd = self.connections[index].stream.as_raw_fd();
+        // Safety: a valid epoll fd, socket fd and event.
+        if unsafe { libc::epoll_ctl(self.epoll.as_raw_fd(), op, fd, &mut event) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Requests sent or waiting, not answered yet.
+    fn outstanding(&self) -> u64 {
+        self.connections
+            .iter()
+            .map(|c| (c.sent.len() + c.waiting.len()) as u64)
+            .sum()
+    }
+
+    /// Sends request `seq` on connection `index` now, or queues it behind
+    /// the one in flight (HTTP).
+    fn dispatch(&mut self, index: usize, seq: u64, due: Instant, tally: &mut Tally) {
+        let connection = &mut self.connections[index];
+        if connection.closed {
+            tally.write_errors += 1;
+        } else if connection.sent.len() >= self.wire.max_in_flight() {
+            connection.waiting.push_back((seq, due));
+        } else if self.transmit(index, seq, due).is_err() {
+            tally.write_errors += 1;
+        }
+    }
+
+    fn transmit(&mut self, index: usize, seq: u64, due: Instant) -> Result<(), WriteFailed> {
+        self.wire.encode(seq, &mut self.scratch);
+        let connection = &mut self.connections[index];
+        connection.sent.push_back((seq, due));
+        if !connection.pending.is_empty() {
+            connection.pending.extend_from_slice(&self.scratch);
+            return Ok(());
+        }
+        let mut written = 0;
+        while written < self.scratch.len() {
+            match connection.stream.write(&self.scratch[written..]) {
+                Ok(0) => return self.fail(index),
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    connection
+                        .pending
+                        .extend_from_slice(&self.scratch[written..]);
+                    let _ = self.watch(libc::EPOLL_CTL_MOD, index, true);
+                    return Ok(());
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.fail(index),
+            }
+        }
+        Ok(())
+    }
+
+    /// Marks connection `index` closed; what it had in flight stays
+    /// unanswered (lost).
+    fn fail(&mut self, index: usize) -> Result<(), WriteFailed> {
+        let connection = &mut self.connections[index];
+        connection.closed = true;
+        let _ = self.watch(libc::EPOLL_CTL_DEL, index, false);
+        Err(WriteFailed)
+    }
+
+    /// Writes what a full socket did not take before.
+    fn on_writable(&mut self, index: usize) {
+        let connection = &mut self.connections[index];
+        while !connection.pending.is_empty() {
+            match connection.stream.write(&connection.pending) {
+                Ok(0) => {
+                    let _ = self.fail(index);
+                    return;
+                }
+                Ok(n) => {
+                    connection.pending.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    let _ = self.fail(index);
+                    return;
+                }
+            }
+        }
+        let _ = self.watch(libc::EPOLL_CTL_MOD, index, false);
+    }
+
+    /// Reads what connection `index` has, matches each reply with the
+    /// oldest request in flight, records its latency from its due time,
+    /// and sends the request waiting for the connection, if any.
+    fn on_readable(&mut self, index: usize, tally: &mut Tally) {
+        loop {
+            let connection = &mut self.connections[index];
+            if connection.closed {
+                return;
+            }
+            if connection.end == connection.input.len() {
+                let (start, end) = (connection.start, connection.end);
+                connection.input.copy_within(start..end, 0);
+                (connection.start, connection.end) = (0, end - start);
+                if connection.end == connection.input.len() {
+                    let doubled = connection.input.len() * 2;
+                    connection.input.resize(doubled, 0);
+                }
+            }
+            let end = connection.end;
+            match connection.stream.read(&mut connection.input[end..]) {
+                Ok(0) => {
+                    tally.closed += 1;
+                    let _ = self.fail(index);
+                    return;
+                }
+                Ok(n) => connection.end += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => {
+                    tally.closed += 1;
+                    let _ = self.fail(index);
+                    return;
+                }
+            }
+            let now = Instant::now();
+            loop {
+                let connection = &mut self.connections[index];
+                let reply = match self
+                    .wire
+                    .parse(&connection.input[connection.start..connection.end])
+                {
+                    Ok(Some(reply)) => reply,
+                    Ok(None) => break,
+                    Err(e) => {
+                        eprintln!("loadgen: connection {index}: {e}");
+                        tally.closed += 1;
+                        let _ = self.fail(index);
+                        return;
+                    }
+                };
+                connection.start += reply.len;
+                if connection.start == connection.end {
+                    (connection.start, connection.end) = (0, 0);
+                }
+                match connection.sent.pop_front() {
+                    None => tally.unexpected += 1,
+                    Some((seq, due)) => {
+                        if !reply.ok || reply.seq.is_some_and(|s| s != seq) {
+                            tally.bad_replies += 1;
+                        }
+                        tally.latencies_ns.push((now - due).as_nanos() as u64);
+                    }
+                }
+                if let Some((seq, due)) = connection.waiting.pop_front() {
+                    if self.transmit(index, seq, due).is_err() {
+                        tally.write_errors += 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits for events until `deadline` at the latest, and handles them.
+    fn poll(&mut self, deadline: Instant, tally: &mut Tally) {
+        let timeout = deadline.saturating_duration_since(Instant::now());
+        let timeout = libc::timespec {
+            tv_sec: timeout.as_secs() as libc::time_t,
+            tv_nsec: timeout.subsec_nanos() as libc::c_long,
+        };
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; 64];
+        // Safety: a valid epoll fd and a buffer of 64 events.
+        let n = unsafe {
+            libc::epoll_pwait2(
+                self.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as libc::c_int,
+                &timeout,
+                std::ptr::null(),
+            )
+        };
+        for event in &events[..n.max(0) as usize] {
+            let index = event.u64 as usize;
+            let flags = event.events;
+            if flags & libc::EPOLLOUT as u32 != 0 {
+                self.on_writable(index);
+            }
+            if flags & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+                self.on_readable(index, tally);
+            }
+        }
+    }
+
+    /// Runs one rate: sends on `schedule` (sequence numbers from `first`),
+    /// then waits up to `drain` for the last replies.
+    fn run_rate(
+        &mut self,
+        schedule: OpenLoopSchedule,
+        first: u64,
+        tick: Duration,
+        drain: Duration,
+    ) -> Tally {
+        let mut tally = Tally {
+            lags_ns: Vec::with_capacity(schedule.len() as usize),
+            ..Tally::default()
+        };
+        let start = Instant::now() + Duration::from_millis(5);
+        let connections = self.connections.len();
+        let mut next = 0u64;
+        let mut last_send = start;
+        let mut drain_until = None;
+        loop {
+            let now = Instant::now();
+            let mut sent_any = false;
+            while next < schedule.len() {
+                let due = start + schedule.offset(next);
+                if due > now {
+                    break;
+                }
+                tally.lags_ns.push((now - due).as_nanos() as u64);
+                let index = OpenLoopSchedule::connection(next, connections);
+                self.dispatch(index, first + next, due, &mut tally);
+                next += 1;
+                sent_any = true;
+            }
+            if sent_any {
+                last_send = now;
+            }
+            let wake = if next < schedule.len() {
+                (start + schedule.offset(next)).max(last_send + tick)
+            } else {
+                let until = *drain_until.get_or_insert(now + drain);
+                if self.outstanding() == 0 || now >= until {
+                    break;
+                }
+                until
+            };
+            self.poll(wake, &mut tally);
+        }
+        tally.lags_ns.sort_unstable();
+        tally
+    }
 }
 
 pub async fn run(args: &OpenArgs) -> Report {
@@ -266,18 +500,11 @@ pub async fn run(args: &OpenArgs) -> Report {
             (Wire::Http { request }, path)
         }
     };
-    let mut readers = Vec::new();
-    let mut connections = Vec::new();
+    let mut streams = Vec::new();
     let mut failed = 0u64;
     for i in 0..args.connections {
         match open(addr, &path, args.protocol).await {
-            Ok((reader, writer)) => {
-                readers.push(reader);
-                connections.push(Connection {
-                    writer,
-                    queues: Mutex::default(),
-                });
-            }
+            Ok(stream) => streams.push(stream),
             Err(e) => {
                 eprintln!("loadgen: connection {i} failed: {e}");
                 failed += 1;
@@ -286,61 +513,46 @@ pub async fn run(args: &OpenArgs) -> Report {
     }
     let mut report = Report::default();
     report.number("failed_connections", failed as f64);
-    if connections.is_empty() {
+    if streams.is_empty() {
         report.number("errors", failed.max(1) as f64);
         return report;
     }
-    let shared = Arc::new(Shared {
-        wire,
-        connections,
-        outstanding: AtomicU64::new(0),
-        write_errors: AtomicU64::new(0),
-    });
-    let tally = Rc::new(RefCell::new(Tally::default()));
-    for (index, reader) in readers.into_iter().enumerate() {
-        tokio::task::spawn_local(read_replies(index, reader, shared.clone(), tally.clone()));
-    }
+    let mut event_loop = match Loop::new(streams, wire) {
+        Ok(event_loop) => event_loop,
+        Err(e) => {
+            report
+                .number("errors", 1.0)
+                .text("why", &format!("no event loop: {e}"));
+            return report;
+        }
+    };
     let mut errors = failed;
-    // Set when a rate left replies unaccounted for: they could arrive
-    // during the next rate and be taken for its replies.
-    let mut unsettled = false;
     let mut next_seq = 0u64;
     for (k, &rate) in args.rates.iter().enumerate() {
         let key = |name: &str| format!("r{k}.{name}");
         report.number(key("offered"), rate);
-        if unsettled {
+        // Replies missing from an earlier rate could arrive now and be
+        // taken for this rate's.
+        if event_loop.outstanding() > 0 || event_loop.connections.iter().any(|c| c.closed) {
             report
                 .number(key("errors"), 1.0)
                 .text(key("why"), "not run: replies of the previous rate missing");
             errors += 1;
             continue;
         }
-        *tally.borrow_mut() = Tally::default();
-        let write_errors_before = shared.write_errors.load(Ordering::Relaxed);
         let schedule = OpenLoopSchedule::new(rate, Duration::from_secs_f64(args.seconds));
         let meter = CpuMeter::start(&args.target);
-        let pacer = {
-            let shared = shared.clone();
-            let first = next_seq;
-            let tick = Duration::from_micros(args.tick_us);
-            std::thread::spawn(move || pace(&shared, schedule, first, tick))
-        };
+        let mut tally = event_loop.run_rate(
+            schedule,
+            next_seq,
+            Duration::from_micros(args.tick_us),
+            Duration::from_secs_f64(args.drain_seconds),
+        );
         next_seq += schedule.len();
-        while !pacer.is_finished() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        let lags_ns = pacer.join().expect("the pacer does not panic");
-        let drain_until = Instant::now() + Duration::from_secs_f64(args.drain_seconds);
-        while shared.outstanding.load(Ordering::Acquire) > 0 && Instant::now() < drain_until {
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
-        let lost = shared.outstanding.load(Ordering::Acquire);
-        let mut tally = tally.borrow_mut();
-        unsettled = lost > 0 || tally.closed > 0;
+        let lost = event_loop.outstanding();
         let received = tally.latencies_ns.len() as u64;
         let [p50, p99, p999] = latency_percentiles_ms(&mut tally.latencies_ns);
-        let write_errors = shared.write_errors.load(Ordering::Relaxed) - write_errors_before;
-        let lag_p99 = percentile(&lags_ns, 0.99).map_or(f64::NAN, |ns| ns as f64 / 1e6);
+        let lag_p99 = percentile(&tally.lags_ns, 0.99).map_or(f64::NAN, |ns| ns as f64 / 1e6);
         // When the generator's own lateness makes up half the p99, the
         // p99 describes the generator, not the server.
         let behind = lag_p99 > 0.2 && lag_p99 >= p99 / 2.0;
@@ -354,7 +566,7 @@ pub async fn run(args: &OpenArgs) -> Report {
             + tally.bad_replies
             + tally.unexpected
             + tally.closed
-            + write_errors
+            + tally.write_errors
             + u64::from(behind);
         errors += rate_errors;
         report
@@ -372,20 +584,19 @@ pub async fn run(args: &OpenArgs) -> Report {
             )
             .number(key("loadgen_cpu"), meter.own_share());
         eprintln!(
-            "loadgen: {rate:.0}/s: {received} replies, p50 {p50:.3} ms, p99 {p99:.3} ms, p999 {p999:.3} ms, {rate_errors} errors"
+            "loadgen: {rate:.0}/s: {received} replies, p50 {p50:.3} ms, p99 {p99:.3} ms, p999 {p999:.3} ms, send lag p99 {lag_p99:.3} ms, {rate_errors} errors"
         );
     }
     report.number("errors", errors as f64);
     report
 }
 
-/// Opens a connection for the open loop: the tokio side for reading, a
-/// clone of the socket for writing.
+/// Opens a connection for the open loop (the WebSocket handshake done).
 async fn open(
     addr: std::net::SocketAddr,
     path: &str,
     protocol: Protocol,
-) -> io::Result<(tokio::net::TcpStream, std::net::TcpStream)> {
+) -> io::Result<std::net::TcpStream> {
     let mut stream = tcp(addr, None).await?;
     if protocol == Protocol::Ws
         && !handshake(&mut stream, &addr.to_string(), path)
@@ -396,99 +607,7 @@ async fn open(
             "the server sent a frame before any request",
         ));
     }
-    let std = stream.into_std()?;
-    let writer = std.try_clone()?;
-    Ok((tokio::net::TcpStream::from_std(std)?, writer))
-}
-
-/// The pacing thread: sends each request of `schedule` when it is due
-/// (sequence numbers from `first`); gives how late each send was.
-fn pace(shared: &Shared, schedule: OpenLoopSchedule, first: u64, tick: Duration) -> Vec<u64> {
-    // Sleep to the microsecond, not to the default 50 µs of timer slack.
-    // Safety: prctl with integer arguments.
-    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1000 as libc::c_ulong, 0, 0, 0) };
-    let start = Instant::now() + Duration::from_millis(5);
-    let connections = shared.connections.len();
-    let mut lags = Vec::with_capacity(schedule.len() as usize);
-    let mut woke = start;
-    for i in 0..schedule.len() {
-        let due = start + schedule.offset(i);
-        let mut now = Instant::now();
-        if now < due {
-            let wake = due.max(woke + tick);
-            while now < wake {
-                std::thread::sleep(wake - now);
-                now = Instant::now();
-            }
-            woke = now;
-        }
-        lags.push((now - due).as_nanos() as u64);
-        shared.outstanding.fetch_add(1, Ordering::AcqRel);
-        let connection = &shared.connections[OpenLoopSchedule::connection(i, connections)];
-        shared.dispatch(connection, first + i, due);
-    }
-    lags.sort_unstable();
-    lags
-}
-
-/// Reads one connection's replies, matches each with the oldest request in
-/// flight, records its latency from its due time, and sends the request
-/// waiting for the connection, if any.
-async fn read_replies(
-    index: usize,
-    mut stream: tokio::net::TcpStream,
-    shared: Arc<Shared>,
-    tally: Rc<RefCell<Tally>>,
-) {
-    let connection = &shared.connections[index];
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut start, mut end) = (0, 0);
-    loop {
-        match stream.read(&mut buf[end..]).await {
-            Ok(0) | Err(_) => {
-                tally.borrow_mut().closed += 1;
-                return;
-            }
-            Ok(n) => end += n,
-        }
-        loop {
-            let reply = match shared.wire.parse(&buf[start..end]) {
-                Ok(Some(reply)) => reply,
-                Ok(None) => break,
-                Err(e) => {
-                    eprintln!("loadgen: connection {index}: {e}");
-                    tally.borrow_mut().closed += 1;
-                    return;
-                }
-            };
-            start += reply.len;
-            let now = Instant::now();
-            let mut queues = connection.queues.lock().expect("no panics while locked");
-            let mut tally = tally.borrow_mut();
-            match queues.sent.pop_front() {
-                None => tally.unexpected += 1,
-                Some((seq, due)) => {
-                    if !reply.ok || reply.seq.is_some_and(|s| s != seq) {
-                        tally.bad_replies += 1;
-                    }
-                    tally.latencies_ns.push((now - due).as_nanos() as u64);
-                    shared.outstanding.fetch_sub(1, Ordering::AcqRel);
-                }
-            }
-            if let Some((seq, due)) = queues.waiting.pop_front() {
-                shared.transmit(connection, &mut queues, seq, due);
-            }
-        }
-        if start == end {
-            (start, end) = (0, 0);
-        } else if end == buf.len() {
-            buf.copy_within(start..end, 0);
-            (start, end) = (0, end - start);
-            if end == buf.len() {
-                buf.resize(buf.len() * 2, 0);
-            }
-        }
-    }
+    stream.into_std()
 }
 
 #[cfg(test)]
