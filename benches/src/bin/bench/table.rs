@@ -48,11 +48,23 @@ impl Outcome {
         }
         let key = metric.invalid_if.as_deref()?;
         let n = sample.report.get(key).filter(|n| *n > 0.0)?;
-        let why = sample
-            .report
-            .text_of(&key.replace("errors", "why"))
-            .map(|w| w.replace('_', " "))
-            .unwrap_or_else(|| format!("{n} errors (lost, failed or wrong replies)"));
+        if let Some(why) = sample.report.text_of(&key.replace("errors", "why")) {
+            return Some(why.replace('_', " "));
+        }
+        // The counts next to the errors key (`r0.lost` beside `r0.errors`).
+        let prefix = key.strip_suffix("errors").unwrap_or("");
+        let counts: Vec<String> = ["lost", "bad_replies"]
+            .iter()
+            .filter_map(|name| {
+                let v = sample.report.get(&format!("{prefix}{name}"))?;
+                (v > 0.0).then(|| format!("{v} {}", name.replace('_', " ")))
+            })
+            .collect();
+        let why = if counts.is_empty() {
+            format!("{n} errors")
+        } else {
+            counts.join(", ")
+        };
         Some(why)
     }
 
@@ -147,15 +159,17 @@ impl Outcome {
                     .iter()
                     .map(|e| format!("round {}: {e}", r + 1)),
             );
+            if !sample.errors.is_empty() {
+                continue;
+            }
             for metric in &self.workload.metrics {
-                if let (Some(key), None) = (&metric.invalid_if, sample.errors.first()) {
-                    if let Some(n) = sample.report.get(key).filter(|n| *n > 0.0) {
-                        let what = metric.label.split(':').next().unwrap_or("");
-                        let line = format!("round {}: {what}: {n} errors", r + 1);
-                        if !all.contains(&line) {
-                            all.push(line);
-                        }
-                    }
+                let Some(why) = Self::problem(sample, metric) else {
+                    continue;
+                };
+                let what = metric.label.split(':').next().unwrap_or("");
+                let line = format!("round {}: {what}: {why}", r + 1);
+                if !all.contains(&line) {
+                    all.push(line);
                 }
             }
         }
@@ -509,6 +523,47 @@ mod tests {
             lines[0].contains("0.93x (0.90-0.95), in every round"),
             "{}",
             lines[0]
+        );
+    }
+
+    #[test]
+    fn an_open_loop_rate_with_errors_invalidates_only_its_own_rows() {
+        let workload = workloads(&Scale::quick())
+            .into_iter()
+            .find(|w| w.id == "open-echo")
+            .unwrap();
+        let run = sample(
+            &[
+                ("r0.p99_ms", 1.0),
+                ("r0.errors", 1.0),
+                ("r0.lost", 3.0),
+                ("r1.p99_ms", 2.0),
+                ("r1.errors", 0.0),
+            ],
+            &[],
+        );
+        let outcome = Outcome {
+            contenders: vec!["greenws"],
+            setup: Setup::Isolated,
+            title: workload.title.clone(),
+            workload,
+            rounds: vec![[("greenws", run)].into_iter().collect()],
+            notes: Vec::new(),
+        };
+        let row = |key: &str| {
+            let metric = outcome
+                .workload
+                .metrics
+                .iter()
+                .find(|m| m.key == key)
+                .unwrap();
+            outcome.cell("greenws", metric).render()
+        };
+        assert_eq!(row("r0.p99_ms"), "INVALID (1/1 rounds): 3 lost");
+        assert_eq!(row("r1.p99_ms"), "2.000");
+        assert_eq!(
+            outcome.errors_of("greenws").unwrap(),
+            "round 1: at 25%: 3 lost"
         );
     }
 
