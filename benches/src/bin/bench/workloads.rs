@@ -61,7 +61,7 @@ impl Scale {
             subscribers: 1000,
             step_seconds: 2.0,
             step_factor: 1.5,
-            refinements: 1,
+            refinements: 2,
             idle: vec![10_000, 19_000],
         }
     }
