@@ -113,7 +113,7 @@ fn main() {
         let _ = std::fs::remove_dir_all(&scratch);
         return;
     }
-    let load_before = load_average();
+    let load_before = results_file::load_average();
     let started = Instant::now();
     eprintln!(
         "benchmark: {} workloads x {} setups, seed {seed}{}",
@@ -150,7 +150,7 @@ fn main() {
         seed,
         seconds: elapsed,
         load_before,
-        load_after: load_average(),
+        load_after: results_file::load_average(),
         pinning: setups
             .iter()
             .map(|&s| (s, bench.pinning.borrow().describe(s)))
@@ -388,14 +388,6 @@ fn gevent_python() -> Option<String> {
     let python = std::env::var("GEVENT_PYTHON")
         .unwrap_or_else(|_| "/tmp/greenws-bench-venv/bin/python".into());
     Path::new(&python).exists().then_some(python)
-}
-
-/// The 1-minute load average.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|t| t.split_whitespace().next().map(String::from))
-        .unwrap_or_else(|| "?".into())
 }
 
 /// The command as run.sh was given it.

@@ -44,6 +44,14 @@ pub fn machine() -> String {
     )
 }
 
+/// The 1-minute load average.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|t| t.split_whitespace().next().map(String::from))
+        .unwrap_or_else(|| "?".into())
+}
+
 /// The date, UTC.
 pub fn date() -> String {
     std::process::Command::new("date")
