@@ -389,7 +389,16 @@ pub fn workloads(scale: &Scale) -> Vec<Workload> {
             contenders: &[GREENWS, TOKIO, FASTWS, NAIVE_MAY],
             load: Load::Idle { connections },
             metrics: vec![
-                metric("rss_per_conn_kib", "server RSS KiB per connection", Lower),
+                metric(
+                    "rss_per_conn_kib",
+                    "server RSS KiB per connection (growth over the warmed-up server)",
+                    Lower,
+                ),
+                metric(
+                    "rss_after_mib",
+                    "server RSS MiB in all, while holding them",
+                    Lower,
+                ),
                 metric("echo_p99_ms", "echo p99 ms while holding them", Lower),
             ],
         });
