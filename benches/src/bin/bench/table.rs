@@ -347,7 +347,9 @@ pub fn losses(outcomes: &[Outcome]) -> Vec<String> {
         for metric in &outcome.workload.metrics {
             let behind: Vec<String> = ratio_columns(outcome.workload.group, outcome.setup)
                 .into_iter()
-                .filter(|(_, a, _)| *a == greenws)
+                // Against other servers only (not greenws with the log
+                // flipped: that ratio is the access log's cost).
+                .filter(|(_, a, b)| *a == greenws && !b.starts_with("greenws"))
                 .filter_map(|(_, _, other)| {
                     let ratio = outcome.ratio(greenws, other, metric)?;
                     (ratio.median < 1.0).then(|| {
