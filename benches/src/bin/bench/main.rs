@@ -58,8 +58,8 @@ pub struct Cli {
     /// Seed of the shuffles (printed; the default comes from the clock).
     #[arg(long)]
     seed: Option<u64>,
-    /// Write benches/RESULTS.md and results.png even after a --quick run
-    /// (they are written after a full run of everything anyway).
+    /// Write benches/RESULTS.md (and results.png) even after a --quick run;
+    /// a full run of everything, or a full --why, writes them anyway.
     #[arg(long)]
     write: bool,
     /// Do not write benches/RESULTS.md or results.png.
@@ -109,7 +109,11 @@ fn main() {
         eprintln!("note: no gevent venv (benches/run.sh makes one); gevent's cells will say so");
     }
     if cli.why {
-        why::run(&bench, cli.quick, !cli.no_write);
+        why::run(
+            &bench,
+            cli.quick,
+            !cli.no_write && (cli.write || !cli.quick),
+        );
         let _ = std::fs::remove_dir_all(&scratch);
         return;
     }
