@@ -149,7 +149,7 @@ fn main() {
     };
     let elapsed = started.elapsed().as_secs_f64();
     let run = results_file::RunInfo {
-        command: command_line(),
+        command: results_file::command_line(),
         quick: scale.quick,
         seed,
         seconds: elapsed,
@@ -392,14 +392,4 @@ fn gevent_python() -> Option<String> {
     let python = std::env::var("GEVENT_PYTHON")
         .unwrap_or_else(|_| "/tmp/greenws-bench-venv/bin/python".into());
     Path::new(&python).exists().then_some(python)
-}
-
-/// The command as run.sh was given it.
-fn command_line() -> String {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() {
-        "bash benches/run.sh".into()
-    } else {
-        format!("bash benches/run.sh {}", args.join(" "))
-    }
 }

@@ -44,6 +44,16 @@ pub fn machine() -> String {
     )
 }
 
+/// The command as run.sh was given it.
+pub fn command_line() -> String {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() {
+        "bash benches/run.sh".into()
+    } else {
+        format!("bash benches/run.sh {}", args.join(" "))
+    }
+}
+
 /// The 1-minute load average.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
