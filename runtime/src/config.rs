@@ -108,6 +108,7 @@ impl Config {
         may.set_workers(self.workers);
         may.set_stack_size(words(self.stack_size));
         may.set_worker_pin(self.pin_workers);
+        crate::overflow::install();
         STARTED.store(true, Ordering::Release);
         Ok(())
     }

@@ -1,5 +1,6 @@
 //! The crate's error type.
 
+use std::any::Any;
 use std::fmt;
 use std::time::Duration;
 
@@ -67,13 +68,52 @@ impl From<Timeout> for Error {
     }
 }
 
-/// Turns a panic payload into a readable message.
-pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&'static str>() {
-        (*s).to_owned()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "a panic with a non-string payload".to_owned()
-    }
+/// The message of a panic, from the payload `catch_unwind` gives: the
+/// string given to `panic!`, or a placeholder for other payloads.
+///
+/// ```
+/// let payload = std::panic::catch_unwind(|| panic!("disk full: {}", 3)).unwrap_err();
+/// assert_eq!(green::panic_message(&*payload), "disk full: 3");
+/// ```
+pub fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a panic with a non-string payload")
+}
+
+/// True if `payload` (from `catch_unwind`) is a greenlet being stopped, by
+/// [`Greenlet::kill`](crate::Greenlet::kill) or by
+/// [`with_timeout`](crate::with_timeout), rather than a panic.
+///
+/// Code that catches unwinds, to turn a panic into an error answer, must
+/// let an interruption go on with `resume_unwind`: it is not a failure of
+/// the code that was running, and the greenlet must end (or the timeout
+/// scope be left) as asked.
+///
+/// ```
+/// use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+/// use std::time::Duration;
+///
+/// fn guarded(work: impl FnOnce() -> u32) -> Result<u32, String> {
+///     match catch_unwind(AssertUnwindSafe(work)) {
+///         Ok(value) => Ok(value),
+///         Err(payload) if green::is_interrupt(&*payload) => resume_unwind(payload),
+///         Err(payload) => Err(green::panic_message(&*payload).to_owned()),
+///     }
+/// }
+///
+/// assert_eq!(guarded(|| panic!("bad input")), Err("bad input".to_owned()));
+/// // The timeout passes through `guarded` to its own scope.
+/// let stopped = green::with_timeout(Duration::from_millis(10), || {
+///     guarded(|| { green::sleep(Duration::from_secs(60)); 1 })
+/// });
+/// assert!(stopped.is_err());
+/// ```
+pub fn is_interrupt(payload: &(dyn Any + Send)) -> bool {
+    matches!(
+        payload.downcast_ref::<generator::Error>(),
+        Some(generator::Error::Cancel)
+    )
 }

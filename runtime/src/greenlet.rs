@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 use crate::config::{ensure_started, words};
-use crate::error::panic_message;
-use crate::interrupt::{enter, is_cancel, Interrupt, Owner, Slot};
+use crate::error::{is_interrupt, panic_message};
+use crate::interrupt::{enter, Interrupt, Owner, Slot};
 use crate::launch::{launch, Fresh};
 use crate::wait::{deadline, wait_until, WaitList};
 use crate::Error;
@@ -237,8 +237,8 @@ impl Builder {
             let outcome = if enter(slot, inner.clone()) {
                 match catch_unwind(AssertUnwindSafe(f)) {
                     Ok(value) => Ok(value),
-                    Err(payload) if is_cancel(&*payload) => Err(Error::Killed),
-                    Err(payload) => Err(Error::Panicked(panic_message(&*payload))),
+                    Err(payload) if is_interrupt(&*payload) => Err(Error::Killed),
+                    Err(payload) => Err(Error::Panicked(panic_message(&*payload).to_owned())),
                 }
             } else {
                 Err(Error::Killed)

@@ -99,29 +99,58 @@ fn set_reason(state: &mut State, reason: Option<Reason>) {
     state.reason = reason;
 }
 
-/// Re-issues an interruption that a wait on I/O readiness swallowed: may's
-/// `wait_io` only wakes a cancelled coroutine (and clears the request), so
-/// after it returns, a kill or a fired timeout must be requested again to
-/// land at the next blocking point.
-pub(crate) fn rearm_after_io_wait() {
+/// Lands an interruption that a wait on I/O readiness swallowed.
+///
+/// may's `wait_io` wakes a coroutine that is cancelled while it waits, but
+/// clears the request instead of unwinding, and a later `wait_io` returns at
+/// once while a request is pending. So after every `wait_io`, a kill or a
+/// fired timeout of the running greenlet is requested again and made to
+/// unwind right here, at a yield (may's cancellation check). A caller that
+/// looped back into `wait_io` instead would spin on a core until its own
+/// deadline, and then return as if nothing had happened.
+///
+/// A greenlet that is already unwinding (a destructor doing socket I/O while
+/// the greenlet is being stopped) cannot unwind again: its call fails with
+/// an error instead, so that it neither waits nor spins.
+pub(crate) fn land_interrupt_after_io_wait() -> std::io::Result<()> {
     // The common case, nothing interrupted anywhere, skips the lookup.
     if PENDING.load(Ordering::Acquire) == 0 {
-        return;
+        return Ok(());
     }
     let owner = CURRENT.with(|slot| slot.borrow().clone());
-    if let Some(owner) = owner {
+    let Some(owner) = owner else { return Ok(()) };
+    let interrupted = {
         let state = owner.interrupt().state.lock();
-        if state.reason.is_some() && !state.finished {
+        let interrupted = state.reason.is_some() && !state.finished;
+        if interrupted {
             cancel(&state);
         }
+        interrupted
+    };
+    if !interrupted {
+        return Ok(());
     }
+    if std::thread::panicking() {
+        return Err(std::io::Error::other(
+            "the greenlet is being stopped (killed or timed out)",
+        ));
+    }
+    // With the cancellation pending, may's yield unwinds at once.
+    may::coroutine::yield_now();
+    unreachable!("a pending cancellation unwinds from the yield")
 }
 
 impl Interrupt {
     /// Records the may handle as soon as the spawner has it, so that a kill
-    /// can reach a greenlet that has not run yet.
+    /// can reach a greenlet that has not run yet. The greenlet may already
+    /// run (and block) by then, and a kill or a timeout may already have
+    /// been requested without a handle to cancel: it is issued now.
     pub(crate) fn set_coroutine(&self, co: Coroutine) {
-        self.state.lock().co = Some(co);
+        let mut state = self.state.lock();
+        state.co = Some(co);
+        if state.reason.is_some() && !state.finished {
+            cancel(&state);
+        }
     }
 
     /// Marks the greenlet finished: later kills do nothing. True when no
@@ -192,14 +221,6 @@ fn cancel(state: &State) {
         // the unwind is caught by the greenlet wrapper or by `with_timeout`.
         unsafe { co.cancel() };
     }
-}
-
-/// True if `payload` is may's cancellation unwind rather than a real panic.
-pub(crate) fn is_cancel(payload: &(dyn std::any::Any + Send)) -> bool {
-    matches!(
-        payload.downcast_ref::<generator::Error>(),
-        Some(generator::Error::Cancel)
-    )
 }
 
 /// Clears a cancellation that was requested but not (or no longer) wanted:

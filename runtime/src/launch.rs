@@ -89,13 +89,14 @@ pub(crate) fn launch(body: Body, fresh: Option<Fresh>) -> Result<Coroutine, Erro
     match spawned {
         Ok(Ok(handle)) => Ok(handle.coroutine().clone()),
         Ok(Err(e)) => Err(Error::Spawn(e.to_string())),
-        Err(payload) => Err(Error::Spawn(panic_message(&*payload))),
+        Err(payload) => Err(Error::Spawn(panic_message(&*payload).to_owned())),
     }
 }
 
 /// The life of a coroutine: run bodies for as long as it stays reusable and
 /// the idle list has room.
 fn run_bodies(first: Body, reusable: bool, stack_bytes: usize) {
+    crate::overflow::ensure_alt_stack();
     let marker = 0u8;
     STACK.with(|stack| {
         stack.set(StackBounds {

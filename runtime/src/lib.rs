@@ -81,8 +81,10 @@
 //! 3. **Mind the stack.** Every greenlet has a fixed stack
 //!    ([`DEFAULT_STACK_SIZE`], 64 KiB, unless [`Config::stack_size`] says
 //!    otherwise). It does not grow: deep recursion or large arrays on the
-//!    stack overflow it, and a stack overflow ends the whole process (it is
-//!    not a panic and cannot be caught). Put large buffers on the heap, and
+//!    stack overflow it, and a stack overflow ends the whole process: it
+//!    writes `green: stack overflow` and advice to stderr and aborts (it is
+//!    not a panic and cannot be caught; a greenlet cut off in the middle
+//!    would leave its locks held for good). Put large buffers on the heap, and
 //!    give a greenlet that needs more a bigger stack with
 //!    [`Builder::stack_size`]. Stack pages are mapped lazily, so a generous
 //!    size costs address space rather than memory; but each stack is a
@@ -108,6 +110,7 @@ mod greenlet;
 mod interrupt;
 mod launch;
 pub mod net;
+mod overflow;
 mod pool;
 mod queue;
 pub mod sync;
@@ -116,7 +119,7 @@ mod timer;
 mod wait;
 
 pub use config::{Config, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
-pub use error::{Error, Timeout};
+pub use error::{is_interrupt, panic_message, Error, Timeout};
 pub use event::{AsyncResult, Event};
 pub use greenlet::{
     in_coroutine, join_all, sleep, spawn, spawn_later, yield_now, Builder, Greenlet,

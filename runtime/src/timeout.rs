@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::config::ensure_started;
-use crate::interrupt::{clear_pending_cancel, current, is_cancel};
+use crate::error::is_interrupt;
+use crate::interrupt::{clear_pending_cancel, current};
 use crate::{timer, Timeout};
 
 static NEXT_SCOPE: AtomicU64 = AtomicU64::new(1);
@@ -75,7 +76,7 @@ fn in_coroutine<T, F: FnOnce() -> T>(limit: Duration, f: F) -> Result<T, Timeout
     }
     match outcome {
         Ok(value) => Ok(value),
-        Err(payload) if fired && is_cancel(&*payload) => Err(Timeout { limit }),
+        Err(payload) if fired && is_interrupt(&*payload) => Err(Timeout { limit }),
         Err(payload) => resume_unwind(payload),
     }
 }

@@ -42,10 +42,24 @@ impl Waiter {
 fn park(timeout: Option<Duration>) {
     match (may::coroutine::is_coroutine(), timeout) {
         (true, None) => may::coroutine::park(),
-        (true, Some(t)) => may::coroutine::park_timeout(t),
+        (true, Some(t)) => park_coroutine_timeout(t),
         (false, None) => std::thread::park(),
         (false, Some(t)) => std::thread::park_timeout(t),
     }
+}
+
+/// may's `park_timeout`, with the timeout rounded up to whole milliseconds.
+///
+/// may keeps a park timeout in milliseconds, truncated, and takes zero for
+/// "no timeout": a timeout under a millisecond parked the coroutine for
+/// ever, and a longer one woke it up to a millisecond early, so that a wait
+/// for a deadline parked again for the sub-millisecond rest, for ever.
+pub(crate) fn park_coroutine_timeout(timeout: Duration) {
+    let millis = timeout
+        .as_nanos()
+        .div_ceil(1_000_000)
+        .clamp(1, u64::MAX.into());
+    may::coroutine::park_timeout(Duration::from_millis(millis as u64));
 }
 
 /// The parked waiters of one condition, in arrival order.

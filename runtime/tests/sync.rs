@@ -239,3 +239,59 @@ fn group_join_and_kill() {
     assert!(group.join(Some(LONG)));
     assert!(sleepers.into_iter().all(|g| g.join() == Err(Error::Killed)));
 }
+
+#[test]
+fn timed_waits_in_a_greenlet_end_at_their_deadline() {
+    // may keeps park timeouts in truncated milliseconds, zero meaning "for
+    // ever": a wait woke a fraction of a millisecond early, parked again
+    // for the rest, and never woke. Every timed wait goes through one park.
+    let waits: Vec<(&str, Duration)> = vec![
+        ("300 ms", Duration::from_millis(300)),
+        ("0.3 ms", Duration::from_micros(300)),
+        ("12.345 ms", Duration::from_micros(12_345)),
+    ];
+    for (name, timeout) in waits {
+        let greenlet = green::spawn(move || {
+            let event = Event::new();
+            let queue = Queue::<u8>::unbounded();
+            let pool = Pool::new(1);
+            let busy = Event::new();
+            {
+                let busy = busy.clone();
+                pool.spawn(move || busy.wait());
+            }
+            let results = (
+                event.wait_timeout(timeout),
+                queue.get_timeout(timeout).is_none(),
+                pool.join(Some(timeout)),
+            );
+            busy.set();
+            results
+        });
+        match greenlet.join_timeout(Duration::from_secs(10)) {
+            Ok(result) => assert_eq!(result, Ok((false, true, false)), "{name}"),
+            Err(_) => panic!("a {name} wait in a greenlet still waits after 10 s"),
+        }
+    }
+}
+
+#[test]
+fn timed_waits_in_a_greenlet_time_out_below_a_millisecond_too() {
+    // may keeps a park timeout in whole milliseconds: a wait whose time
+    // left is under 1 ms (the first park rounds down, the second is what
+    // remains) must still end.
+    let waits = green::spawn(|| {
+        let queue = Queue::<u8>::unbounded();
+        let event = Event::new();
+        let result = AsyncResult::<u8>::new();
+        (
+            queue.get_timeout(Duration::from_micros(300)),
+            event.wait_timeout(Duration::from_micros(1500)),
+            result.get_timeout(Duration::from_micros(20_700)),
+        )
+    });
+    let outcome = waits
+        .join_timeout(Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("a timed wait never ended"));
+    assert_eq!(outcome, Ok((None, false, Err(Error::Timeout))));
+}

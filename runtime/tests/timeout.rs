@@ -185,3 +185,32 @@ fn many_greenlets_time_out_independently() {
         assert_eq!(g.join(), Ok(true));
     }
 }
+
+#[test]
+fn a_timeout_that_fires_before_the_spawner_knows_its_greenlet_still_lands() {
+    // A greenlet spawned from a thread may start, and its timeout fire,
+    // before `spawn` has returned the handle; the timeout must still stop
+    // it. Several threads spawn at once so that some spawns lose that race.
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(|| {
+                for _ in 0..500 {
+                    let g =
+                        green::spawn(|| green::with_timeout(Duration::ZERO, || green::sleep(LONG)));
+                    match g.join_timeout(Duration::from_secs(10)) {
+                        Ok(result) => assert_eq!(
+                            result,
+                            Ok(Err(Timeout {
+                                limit: Duration::ZERO
+                            }))
+                        ),
+                        Err(_) => panic!("a zero timeout did not stop a sleep within 10 s"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}

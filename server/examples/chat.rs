@@ -1,57 +1,83 @@
-//! A broadcast chat on `/chat`, built from gevent-websocket's pieces:
-//! `Resource` routes, a `WebSocketApplication`, and a `Hub` so that one
-//! slow reader never holds up the others. `/` serves a page to try it.
+//! A chat with rooms on `/chat/ROOM` (`/chat` is the lobby), built from
+//! gevent-websocket's pieces: `Resource` routes, a `WebSocketApplication`
+//! whose session is each connection's name (`?name=ada`) and room, and a
+//! `Hub` so that one slow reader never holds up the others. `/` serves a
+//! page to try it (`/#ROOM` for another room, `/?name=ada` to pick a name).
+//!
+//! With `--redis URL`, instances that use the same Redis share their rooms:
 //!
 //! ```text
 //! cargo run --example chat -- --port 8000   # then open http://127.0.0.1:8000/
+//! cargo run --example chat -- --port 8001 --redis redis://127.0.0.1:6379/ &
+//! cargo run --example chat -- --port 8002 --redis redis://127.0.0.1:6379/
 //! ```
 
 mod common;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use clap::Parser;
 use greenws::{
-    Hub, MemberId, Message, Request, Resource, Response, WebSocket, WebSocketApplication,
-    WebSocketHandler,
+    CloseReason, HandshakeRequest, Hub, Message, Request, Resource, Response, WebSocket,
+    WebSocketApplication, WebSocketHandler,
 };
+use percent_encoding::percent_decode_str;
 
 #[derive(Parser)]
-#[command(about = "A broadcast chat over WebSocket")]
+#[command(about = "A chat with rooms over WebSocket")]
 struct Args {
     #[command(flatten)]
     listen: common::Listen,
+    /// Share the rooms with every chat that uses this Redis
+    /// (redis://[:password@]host[:port]/).
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
 }
 
-/// Everyone in one room; each message goes to all.
+/// Each message goes to the sender's room. A member leaves the hub by
+/// itself when its connection closes.
+#[derive(Clone)]
 struct Chat {
     hub: Hub,
-    members: Mutex<HashMap<u64, MemberId>>,
+}
+
+/// Who a connection is: `?name=` of its URL (else its address), and its
+/// room (`/chat/ROOM`, or the lobby for `/chat`).
+struct Seat {
+    name: String,
+    room: String,
 }
 
 impl WebSocketApplication for Chat {
-    fn on_open(&self, ws: &WebSocket) {
+    type Session = Seat;
+
+    fn on_open(&self, ws: &WebSocket, request: &HandshakeRequest) -> Seat {
+        let name = match request.query_param("name") {
+            Some(name) if !name.is_empty() => {
+                let name = percent_decode_str(name).decode_utf8_lossy();
+                name.chars().take(32).collect()
+            }
+            _ => ws.peer_addr().to_string(),
+        };
+        let room = match ws.path().strip_prefix("/chat/") {
+            Some(room) if !room.is_empty() => room.to_owned(),
+            _ => "lobby".to_owned(),
+        };
         let id = self.hub.join(ws);
-        self.members.lock().unwrap().insert(ws.id(), id);
-        self.hub.broadcast(format!(
-            "* {} joined ({} here)",
-            ws.peer_addr(),
-            self.hub.len()
-        ));
+        self.hub.join_room(id, &room);
+        self.hub
+            .broadcast_to(&room, format!("* {name} joined {room}"));
+        Seat { name, room }
     }
 
-    fn on_message(&self, ws: &WebSocket, message: Message) {
+    fn on_message(&self, seat: &mut Seat, _ws: &WebSocket, message: Message) {
         if let Message::Text(text) = message {
-            self.hub.broadcast(format!("{}: {text}", ws.peer_addr()));
+            let said = format!("{}: {text}", seat.name);
+            self.hub.broadcast_to(&seat.room, said);
         }
     }
 
-    fn on_close(&self, ws: &WebSocket, _code: u16, _reason: &str) {
-        if let Some(id) = self.members.lock().unwrap().remove(&ws.id()) {
-            self.hub.leave(id);
-        }
-        self.hub.broadcast(format!("* {} left", ws.peer_addr()));
+    fn on_close(&self, seat: Seat, _ws: &WebSocket, _reason: &CloseReason) {
+        self.hub
+            .broadcast_to(&seat.room, format!("* {} left", seat.name));
     }
 }
 
@@ -66,8 +92,9 @@ form{display:flex;gap:.5em;margin-top:.5em}input{flex:1;font:inherit}</style></h
 <script>
 const log = document.getElementById('log');
 const add = t => { log.textContent += t + '\n'; log.scrollTop = log.scrollHeight; };
-const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat');
-ws.onopen = () => add('* connected');
+const room = location.hash.slice(1) || 'lobby';
+const ws = new WebSocket((location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/chat/' + room + location.search);
+ws.onopen = () => add('* connected to ' + room);
 ws.onmessage = e => add(e.data);
 ws.onclose = e => add('* disconnected (' + e.code + ')');
 document.getElementById('f').onsubmit = e => {
@@ -79,13 +106,15 @@ document.getElementById('f').onsubmit = e => {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    common::init_logging();
-    let chat = Chat {
-        hub: Hub::new(256),
-        members: Mutex::new(HashMap::new()),
-    };
+    let _logging = common::init_logging();
+    let mut hub = Hub::builder().capacity(256).prefix("chat:");
+    if let Some(url) = &args.redis {
+        hub = hub.redis(url);
+    }
+    let chat = Chat { hub: hub.build()? };
     let resource = Resource::new()
-        .websocket("/chat", chat)
+        .websocket("/chat", chat.clone())
+        .websocket("/chat/*", chat)
         .app("/", |_req: &mut Request| Response::html(PAGE));
     let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
     common::announce(args.listen.scheme(), server.local_addr());

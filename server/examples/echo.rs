@@ -9,7 +9,7 @@ mod common;
 
 use clap::Parser;
 use greenws::http::StatusCode;
-use greenws::{Request, Response, WebSocketHandler};
+use greenws::{Request, Response, Upgrade, WebSocketHandler};
 
 #[derive(Parser)]
 #[command(about = "WebSocket echo on /echo")]
@@ -20,25 +20,16 @@ struct Args {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    common::init_logging();
+    let _logging = common::init_logging();
     let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
     common::announce(args.listen.scheme(), server.local_addr());
-    server.serve_forever(move |req: &mut Request| {
-        if req.path() != "/echo" {
-            return Response::text("Not Found\n").with_status(StatusCode::NOT_FOUND);
-        }
-        match req.websocket() {
-            Some(ws) => {
-                while let Ok(Some(message)) = ws.receive() {
-                    if ws.send(message).is_err() {
-                        break;
-                    }
-                }
-                Response::upgraded()
+    server.serve_forever(|req: &mut Request| match req.path() {
+        "/echo" => req.upgrade(|ws| {
+            for message in ws.messages() {
+                ws.send(message?)?;
             }
-            None => Response::text("this is a WebSocket endpoint\n")
-                .with_status(StatusCode::UPGRADE_REQUIRED)
-                .with_header("upgrade", "websocket"),
-        }
+            Ok(())
+        }),
+        _ => Response::text("Not Found\n").with_status(StatusCode::NOT_FOUND),
     })
 }

@@ -37,7 +37,7 @@ fn app(req: &mut Request) -> Response {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    common::init_logging();
+    let _logging = common::init_logging();
     let server = args.listen.bind()?;
     common::announce(args.listen.scheme(), server.local_addr());
     server.serve_forever(app)

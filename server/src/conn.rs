@@ -5,40 +5,44 @@
 
 use std::borrow::Cow;
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsRawFd;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use http::header::CONTENT_LENGTH;
 use http::{Method, StatusCode, Version};
 
-use green::net::TcpStream;
+use green::net::{DuplexStream, TcpStream};
 
+use crate::access_log;
 use crate::codec::encode::{status_has_no_body, write_head, Framing};
 use crate::codec::head::{connection_tokens, parse_head, HeadError, RequestHead};
-use crate::io::{is_timeout, ConnIo};
+use crate::deadline;
+use crate::io::{is_timeout, ConnIo, KEEP_CAPACITY};
 use crate::request::BodyError;
 use crate::response::Body;
 use crate::server::{ConnEntry, Shared};
 use crate::transport::Transport;
 use crate::{Request, Response};
 
-/// The most of an unread request body drained to keep a connection open.
+/// The most of an unread request body drained to keep a connection open
+/// (within `Limits::linger_timeout`).
 const DRAIN_LIMIT: u64 = 1024 * 1024;
-/// How long a closing connection keeps reading (and discarding) what the
-/// client still sends, so that our last response is not lost to a reset.
-const LINGER: Duration = Duration::from_secs(2);
+/// The most a closing connection reads (and discards) of what the client
+/// still sends, within `Limits::linger_timeout`, so that our last response
+/// is not lost to a reset.
+const LINGER_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Serves one accepted connection until it closes.
 #[inline(never)]
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let registration = shared.registry.register(stream.as_raw_fd());
+    let socket = Arc::new(DuplexStream::new(stream));
+    let registration = shared.registry.register(&socket);
     let transport = match &shared.tls {
-        None => Transport::plain(stream),
+        None => Transport::plain(socket),
         Some(config) => {
-            let deadline = Instant::now() + shared.limits.header_timeout;
-            match Transport::tls(stream, config.clone(), deadline) {
+            let deadline = deadline::after(shared.limits.header_timeout);
+            match Transport::tls(socket, config.clone(), deadline) {
                 Ok(transport) => {
                     // The handshake went deep; the connection may live long.
                     green::trim_stack();
@@ -51,11 +55,7 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
             }
         }
     };
-    let io = ConnIo::new(
-        transport,
-        shared.limits.write_timeout,
-        registration.entry.clone(),
-    );
+    let io = ConnIo::new(transport, &shared.limits, registration.entry.clone());
     let mut conn = Connection {
         io,
         out: Vec::new(),
@@ -64,7 +64,6 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         entry: registration.entry.clone(),
     };
     let linger = conn.run();
-    // Unregister before the socket closes (see `Registration`).
     drop(registration);
     if linger {
         conn.linger_close();
@@ -81,7 +80,7 @@ struct Connection<'s> {
 
 /// What waiting for the next request gave.
 enum Next {
-    Request(Box<RequestHead>),
+    Request(Arc<RequestHead>),
     /// The client closed, went quiet between requests, or the server stops.
     Close,
     /// The head was refused (or timed out); answer and close.
@@ -104,6 +103,10 @@ impl Connection<'_> {
         loop {
             if self.io.buffered().is_empty() {
                 self.io.shrink_when_empty();
+                if self.out.capacity() > KEEP_CAPACITY {
+                    // A large streamed chunk passed through: let it go.
+                    self.out = Vec::new();
+                }
                 self.entry.set_idle(true);
                 if self.shared.stopping() {
                     return false;
@@ -135,7 +138,7 @@ impl Connection<'_> {
     /// Handles one request; `Some(keep_alive)`, or `None` when the
     /// connection is gone (taken over, or broken).
     #[inline(never)]
-    fn handle(&mut self, head: Box<RequestHead>) -> Option<bool> {
+    fn handle(&mut self, head: Arc<RequestHead>) -> Option<bool> {
         let started = Instant::now();
         let shared = self.shared;
         let client_keep_alive = head.keep_alive;
@@ -143,18 +146,18 @@ impl Connection<'_> {
         let is_head = head.method == Method::HEAD;
         let mut req = Request::new(head, self.peer, shared.scheme, &mut self.io, &shared.limits);
 
-        let (response, panicked) = respond(shared, self.peer, &mut req);
+        let response = respond(shared, self.peer, &mut req);
         if req.io().is_taken() {
-            end_upgraded(self.peer, &mut req, panicked, started);
+            end_upgraded(self.peer, &req, started);
             return None;
         }
         let (response, keep_alive, client_may_send, request_line) =
-            settle(shared, self.peer, &mut req, response, client_keep_alive)?;
+            settle(shared, &mut req, response, client_keep_alive);
         drop(req);
 
         let sent = self.send(response, version, is_head, keep_alive)?;
         if let Some(line) = request_line {
-            access_log(self.peer, &line, &sent, started);
+            access_log::record(self.peer, &line, sent.status, sent.body_bytes, started);
         }
         if !sent.keep_alive && client_may_send {
             return Some(false);
@@ -167,17 +170,20 @@ impl Connection<'_> {
     fn next_request(&mut self) -> Next {
         let limits = &self.shared.limits;
         let head_limits = limits.head();
-        let idle_deadline = Instant::now() + limits.keep_alive_timeout;
+        let idle_deadline = deadline::after(limits.keep_alive_timeout);
+        // From the head's first byte on, its deadline replaces the idle one.
+        let mut head_started = false;
         let mut head_deadline = None;
         let mut scanned = 0;
         let mut seen_line_end = false;
         // Beyond this a head cannot be valid, whatever its shape.
-        let absolute_max = limits.max_request_line + limits.max_header_bytes + 4;
+        let absolute_max = head_limits.max_head_bytes();
         loop {
             let buffered = self.io.buffered();
             if !buffered.is_empty() {
-                if head_deadline.is_none() {
-                    head_deadline = Some(Instant::now() + limits.header_timeout);
+                if !head_started {
+                    head_started = true;
+                    head_deadline = deadline::after(limits.header_timeout);
                     self.entry.set_idle(false);
                 }
                 // A head can only end, or outgrow a limit, where a line ends
@@ -190,7 +196,7 @@ impl Connection<'_> {
                     match parse_head(buffered, &head_limits) {
                         Ok(Some((head, used))) => {
                             self.io.consume(used);
-                            return Next::Request(Box::new(head));
+                            return Next::Request(Arc::new(head));
                         }
                         Ok(None) => {}
                         Err(e) => return Next::Refuse(e),
@@ -201,11 +207,15 @@ impl Connection<'_> {
             if head_deadline.is_some_and(|d| Instant::now() >= d) {
                 return Next::Timeout;
             }
-            let deadline = head_deadline.unwrap_or(idle_deadline);
+            let deadline = if head_started {
+                head_deadline
+            } else {
+                idle_deadline
+            };
             match self.io.fill(deadline) {
                 Ok(0) => return Next::Close,
                 Ok(_) => {}
-                Err(e) if is_timeout(&e) && head_deadline.is_some() => return Next::Timeout,
+                Err(e) if is_timeout(&e) && head_started => return Next::Timeout,
                 Err(_) => return Next::Close,
             }
         }
@@ -220,6 +230,7 @@ impl Connection<'_> {
         is_head: bool,
         keep_alive: bool,
     ) -> Option<Sent> {
+        self.io.begin_response();
         let (status, headers, body) = response.into_parts();
         let announce = version == Version::HTTP_10;
         let bodiless = status_has_no_body(status);
@@ -332,11 +343,12 @@ impl Connection<'_> {
         loop {
             let next = match catch_unwind(AssertUnwindSafe(|| chunks.next())) {
                 Ok(next) => next,
+                Err(payload) if green::is_interrupt(&*payload) => resume_unwind(payload),
                 Err(payload) => {
                     log::error!(
                         "{}: a streamed response body panicked: {}",
                         self.peer,
-                        panic_message(&*payload)
+                        green::panic_message(&*payload)
                     );
                     self.write_out()?;
                     return Some((sent, false));
@@ -419,8 +431,8 @@ impl Connection<'_> {
         let line = line.as_str();
         let response = Response::error(status, message).with_header("connection", "close");
         if let Some(sent) = self.send(response, Version::HTTP_11, false, false) {
-            if access_log_enabled() {
-                access_log(self.peer, line, &sent, started);
+            if access_log::enabled() {
+                access_log::record(self.peer, line, sent.status, sent.body_bytes, started);
             }
         }
     }
@@ -441,10 +453,10 @@ impl Connection<'_> {
     #[inline(never)]
     fn linger_close(&mut self) {
         let _ = self.io.stream().shutdown(Shutdown::Write);
-        let deadline = Instant::now() + LINGER;
+        let deadline = deadline::after(self.shared.limits.linger_timeout);
         let mut scratch = vec![0u8; 4096];
         let mut discarded = 0usize;
-        while discarded < 16 * 1024 * 1024 {
+        while discarded < LINGER_LIMIT {
             match self.io.read_into(&mut scratch, deadline) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => discarded += n,
@@ -454,24 +466,24 @@ impl Connection<'_> {
 }
 
 /// What to send after the app: refuses a body the server could not take,
-/// decides keep-alive, drains an unread body. `None` if the app returned
-/// `Response::upgraded()` without taking a WebSocket (a bug: close).
+/// decides keep-alive, drains an unread body.
 #[inline(never)]
 fn settle(
     shared: &Shared,
-    peer: SocketAddr,
     req: &mut Request<'_>,
     response: Response,
     client_keep_alive: bool,
-) -> Option<(Response, bool, bool, Option<String>)> {
-    if response.is_upgraded() {
-        log::error!(
-            "{peer}: the app returned Response::upgraded() for \"{}\" without taking the WebSocket",
-            req.request_line()
-        );
-        return None;
-    }
+) -> (Response, bool, bool, Option<String>) {
     let response = match req.body_error() {
+        None if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
+            // Only a protocol that took the connection answers 101.
+            log::error!(
+                "the app answered \"{}\" with 101 without switching protocols (see Upgrade::upgrade)",
+                req.request_line()
+            );
+            Response::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+                .with_header("connection", "close")
+        }
         None => response,
         Some(error) => body_error_response(error, shared.limits.max_body),
     };
@@ -485,26 +497,33 @@ fn settle(
             // The client holds the body back until told to continue; we
             // never did, so the connection cannot be reused.
             keep_alive = false;
-        } else if !(keep_alive && req.drain_body(DRAIN_LIMIT)) {
+        } else if !(keep_alive && req.drain_body(DRAIN_LIMIT, shared.limits.linger_timeout)) {
+            // What is left of the body may still be on its way: close with
+            // a linger so the response is read, not lost to a reset.
             keep_alive = false;
-            client_may_send = req.body_error().is_none();
+            client_may_send = true;
         }
     }
-    let request_line = access_log_enabled().then(|| req.request_line());
-    Some((response, keep_alive, client_may_send, request_line))
+    let request_line = access_log::enabled().then(|| req.request_line());
+    (response, keep_alive, client_may_send, request_line)
 }
 
 /// The handler class, then the app; a panic becomes a 500. Out of line
 /// and small: a WebSocket app runs its whole session inside this call,
 /// and the stack frames below it stay resident for as long.
+///
+/// A kill (a server stop that ran out of time) or an app's own timeout
+/// unwinding out of the app is no panic: it goes on unwinding, and the
+/// connection ends without a word (no 500, no WebSocket close 1011).
 #[inline(never)]
-fn respond(shared: &Shared, peer: SocketAddr, req: &mut Request<'_>) -> (Response, bool) {
+fn respond(shared: &Shared, peer: SocketAddr, req: &mut Request<'_>) -> Response {
     if let Some(response) = shared.handler.prepare(req) {
-        return (response, false);
+        return response;
     }
     match catch_unwind(AssertUnwindSafe(|| shared.app.call(req))) {
-        Ok(response) => (response, false),
-        Err(payload) => (app_panicked(peer, req, payload), true),
+        Ok(response) => response,
+        Err(payload) if green::is_interrupt(&*payload) => resume_unwind(payload),
+        Err(payload) => app_panicked(peer, req, payload),
     }
 }
 
@@ -519,26 +538,25 @@ fn app_panicked(
         "app panicked on \"{}\" from {}: {}",
         req.request_line(),
         peer,
-        panic_message(&*payload)
+        green::panic_message(&*payload)
     );
     Response::error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
         .with_header("connection", "close")
 }
 
-/// A WebSocket took the connection: whatever the app returned, nothing
-/// more is sent over HTTP. Closes a socket the app left open.
+/// Another protocol took the connection after a 101: whatever the app
+/// returned, nothing more is sent over HTTP (the protocol's layer closed
+/// what it took).
 #[inline(never)]
-fn end_upgraded(peer: SocketAddr, req: &mut Request<'_>, panicked: bool, started: Instant) {
-    if let Some(ws) = req.io().upgraded() {
-        ws.close_after_app(panicked);
-    }
-    if access_log_enabled() {
-        let sent = Sent {
-            status: StatusCode::SWITCHING_PROTOCOLS,
-            body_bytes: 0,
-            keep_alive: false,
-        };
-        access_log(peer, &req.request_line(), &sent, started);
+fn end_upgraded(peer: SocketAddr, req: &Request<'_>, started: Instant) {
+    if access_log::enabled() {
+        access_log::record(
+            peer,
+            &req.request_line(),
+            StatusCode::SWITCHING_PROTOCOLS,
+            0,
+            started,
+        );
     }
 }
 
@@ -565,71 +583,4 @@ fn body_error_response(error: BodyError, limit: u64) -> Response {
         ),
     };
     Response::error(status, message)
-}
-
-fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
-    payload
-        .downcast_ref::<&'static str>()
-        .copied()
-        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("a panic with a non-string payload")
-}
-
-fn access_log_enabled() -> bool {
-    log::log_enabled!(target: "greenws::access", log::Level::Info)
-}
-
-/// Logs one request in pywsgi's format:
-/// `IP - - [date] "REQUEST LINE" status bytes duration`.
-#[inline(never)]
-fn access_log(peer: SocketAddr, request_line: &str, sent: &Sent, started: Instant) {
-    log::info!(
-        target: "greenws::access",
-        "{} - - [{}] \"{}\" {} {} {:.6}",
-        peer.ip(),
-        log_time(SystemTime::now()),
-        request_line,
-        sent.status.as_u16(),
-        sent.body_bytes,
-        started.elapsed().as_secs_f64()
-    );
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (UTC), as pywsgi's access log shows time.
-fn log_time(now: SystemTime) -> String {
-    let secs = now
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_time_formats_utc() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400 + 3_723);
-        assert_eq!(log_time(t), "2000-02-29 01:02:03");
-        assert_eq!(log_time(SystemTime::UNIX_EPOCH), "1970-01-01 00:00:00");
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_798_761_599);
-        assert_eq!(log_time(t), "2026-12-31 23:59:59");
-    }
 }

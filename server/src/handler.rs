@@ -11,8 +11,27 @@ use crate::{Request, Response};
 ///
 /// Return `Some(response)` to answer the request without calling the app
 /// (for example, a refused handshake), or `None` to pass it on, possibly
-/// after attaching something the app can use (as `WebSocketHandler` attaches
-/// the offer behind `Request::websocket`).
+/// after attaching something the app can use in the request's
+/// [`extensions`](Request::extensions_mut) (as `WebSocketHandler` leaves
+/// the WebSocket offer there, which `req.upgrade(...)` takes).
+///
+/// ```
+/// use greenws::{Handler, Request, Response};
+///
+/// /// Who is asking, for the app: the `X-User` a trusted proxy set.
+/// #[derive(Clone)]
+/// struct User(String);
+///
+/// struct UserHandler;
+///
+/// impl Handler for UserHandler {
+///     fn prepare(&self, request: &mut Request<'_>) -> Option<Response> {
+///         let user = request.header("x-user")?.to_owned();
+///         request.extensions_mut().insert(User(user));
+///         None
+///     }
+/// }
+/// ```
 pub trait Handler: Send + Sync + 'static {
     /// Prepares (or answers) one request.
     fn prepare(&self, request: &mut Request<'_>) -> Option<Response>;

@@ -32,35 +32,82 @@
 //!
 //! ## WebSocket
 //!
-//! Serve with the [`WebSocketHandler`] handler class and take the socket in
-//! the app with [`Request::websocket`]:
+//! Serve with the [`WebSocketHandler`] handler class and take the
+//! connection in the app with [`req.upgrade(|ws| ...)`](Upgrade::upgrade):
+//! the 101 goes out, the closure runs with the [`WebSocket`], and the
+//! socket is closed when it returns (1000, or 1011 after an error or a
+//! panic). [`ws.messages()`](WebSocket::messages) ends after a clean close
+//! and yields any error, so `?` passes it on:
 //!
-//! ```no_run
-//! use greenws::{Request, Response, WebSocketHandler, WsgiServer, http::StatusCode};
+//! ```
+//! use greenws::{Request, Response, Upgrade, WebSocketHandler, WsgiServer, http::StatusCode};
 //!
 //! fn app(req: &mut Request) -> Response {
-//!     if req.path() != "/echo" {
-//!         return Response::new(StatusCode::NOT_FOUND);
-//!     }
-//!     match req.websocket() {
-//!         Some(ws) => {
-//!             while let Ok(Some(message)) = ws.receive() {
-//!                 let _ = ws.send(message);
+//!     match req.path() {
+//!         "/echo" => req.upgrade(|ws| {
+//!             for message in ws.messages() {
+//!                 ws.send(message?)?;
 //!             }
-//!             Response::upgraded()
-//!         }
-//!         None => Response::new(StatusCode::UPGRADE_REQUIRED),
+//!             Ok(()) // the peer closed cleanly
+//!         }),
+//!         _ => Response::new(StatusCode::NOT_FOUND),
 //!     }
 //! }
 //!
-//! WsgiServer::bind("127.0.0.1:8000")?.handler_class(WebSocketHandler::new()).serve_forever(app)?;
-//! # Ok::<(), greenws::Error>(())
+//! let server = WsgiServer::bind("127.0.0.1:0")?
+//!     .handler_class(WebSocketHandler::new())
+//!     .start(app)?;
+//! // A client (tungstenite's) says hello and hears it back.
+//! let (mut client, _) = tungstenite::connect(format!("ws://{}/echo", server.local_addr()))?;
+//! client.send(tungstenite::Message::text("hello"))?;
+//! assert_eq!(client.read()?, tungstenite::Message::text("hello"));
+//! client.close(None)?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! The [`WebSocket`] handle is `Clone + Send + Sync` and full duplex: one
-//! greenlet can block in `receive` while others `send`. On top sit
-//! gevent-websocket's [`Resource`] and [`WebSocketApplication`], and a
-//! broadcast [`Hub`].
+//! greenlet can block in `receive` while others `send`. It keeps the
+//! handshake's [`request`](WebSocket::request) (query string, headers,
+//! cookies), reports what is queued for a slow peer
+//! ([`buffered_amount`](WebSocket::buffered_amount)) and can send without
+//! waiting ([`try_send`](WebSocket::try_send)). On top sit
+//! gevent-websocket's [`Resource`] and [`WebSocketApplication`] (with a
+//! session per connection), and a broadcast [`Hub`]. The protocol itself
+//! is the sans-IO [`proto`] layer.
+//!
+//! ## Client
+//!
+//! [`connect`] opens a `ws://` or `wss://` connection and gives the same
+//! [`WebSocket`] handle, in the client role; [`ClientBuilder`] adds
+//! headers, subprotocols, timeouts, limits and root certificates. A bot or
+//! a load generator is plain blocking code on a greenlet per connection
+//! (see the [`client`] module for the errors each step can give):
+//!
+//! ```
+//! # use greenws::{Request, Response, Upgrade, WebSocketHandler, WsgiServer};
+//! # let server = WsgiServer::bind("127.0.0.1:0")?
+//! #     .handler_class(WebSocketHandler::new())
+//! #     .start(|req: &mut Request| -> Response {
+//! #         req.upgrade(|ws| { for m in ws.messages() { ws.send(m?)?; } Ok(()) })
+//! #     })?;
+//! let url = format!("ws://{}/echo", server.local_addr()); // the echo server above
+//! let bots: Vec<_> = (0..100)
+//!     .map(|i| {
+//!         let client = greenws::ClientBuilder::new(&url).header("Origin", "https://example.com");
+//!         green::spawn(move || -> greenws::Result<()> {
+//!             let ws = client.connect()?;
+//!             ws.send(format!("bot {i} says hello"))?;
+//!             assert_eq!(ws.receive()?, Some(format!("bot {i} says hello").into()));
+//!             ws.close(greenws::CloseCode::NORMAL, "bye")
+//!         })
+//!     })
+//!     .collect();
+//! for bot in bots {
+//!     bot.join().expect("a bot greenlet")?;
+//! }
+//! # server.stop(std::time::Duration::from_secs(1));
+//! # Ok::<(), greenws::Error>(())
+//! ```
 //!
 //! ## From pywsgi and gevent-websocket
 //!
@@ -74,9 +121,13 @@
 //! | `environ['wsgi.input']` | [`Request::body`] (a `Read`) |
 //! | `start_response(status, headers); return [body]` | return a [`Response`] |
 //! | `handler_class=WebSocketHandler` | [`WebSocketHandler`] |
-//! | `environ['wsgi.websocket']` | [`Request::websocket`] → [`WebSocket`] |
-//! | `ws.receive()` / `ws.wait()`, `ws.send(m)`, `ws.close()` | [`WebSocket::receive`] / [`WebSocket::wait`], [`WebSocket::send`], [`WebSocket::close`] |
-//! | `Resource({'/chat': ChatApp})`, `WebSocketApplication` | [`Resource`], [`WebSocketApplication`] |
+//! | `ws = environ['wsgi.websocket']` | [`req.upgrade(\|ws\| ...)`](Upgrade::upgrade) → [`WebSocket`] |
+//! | `ws.environ` (query string, headers, cookies) | [`WebSocket::request`] → [`HandshakeRequest`] |
+//! | `ws.receive()` / `ws.wait()`, `ws.send(m)` | [`WebSocket::receive`] / [`WebSocket::wait`], [`WebSocket::send`] |
+//! | `while True: m = ws.receive(); if m is None: break` | `for m in ws.messages() { let m = m?; ... }` ([`WebSocket::messages`]) |
+//! | `ws.close(code, reason)` | [`WebSocket::close`]`(`[`CloseCode::NORMAL`]` or 1000, reason)` |
+//! | `Resource({'/chat': ChatApp})`, `WebSocketApplication` | [`Resource`], [`WebSocketApplication`] (its `Session` is per-connection state) |
+//! | a client (`websocket-client`'s `create_connection(url, header=[...])`) | [`connect`]`(url)`, [`ClientBuilder`]`::new(url).header(..).connect()` |
 //!
 //! ## What the server takes care of
 //!
@@ -85,33 +136,44 @@
 //! `HEAD`, the size limits and timeouts of [`Limits`], refusing ambiguous
 //! framing (request smuggling), a 500 for an app that panics, graceful stop,
 //! and an access log through the `log` crate (target `greenws::access`) in
-//! pywsgi's format.
+//! pywsgi's format. [`logging::init`] installs a logger for programs that
+//! never blocks a worker thread on a slow or stuck stderr.
 
 #![warn(missing_docs)]
 
+mod access_log;
+pub mod client;
 #[path = "http/mod.rs"]
 pub mod codec;
 mod conn;
+mod deadline;
 mod error;
 mod handler;
 mod io;
 mod limits;
+pub mod logging;
+pub mod proto;
 mod request;
 mod response;
+mod scratch_stack;
 mod server;
 mod sys;
 mod tls;
 mod transport;
+mod upgrade;
 mod websocket;
 
 pub use ::http;
-pub use error::{Error, Result};
+pub use client::{connect, ClientBuilder};
+pub use error::{ConnectStep, Error, Result};
 pub use handler::{App, Handler, HttpHandler};
-pub use limits::Limits;
+pub use limits::{Limits, MinRate};
+pub use proto::websocket::{CloseCode, CloseReason, Message, ProtocolError};
 pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
 pub use server::{ServerHandle, Stopper, WsgiServer};
 pub use websocket::{
-    CloseReason, Hub, MemberId, Message, PreparedMessage, Resource, WebSocket,
-    WebSocketApplication, WebSocketConfig, WebSocketHandler,
+    BrokerStats, ContextTakeover, DeflateConfig, HandshakeRequest, Hub, HubBuilder, MemberId,
+    Messages, NegotiationError, PreparedMessage, Resource, Upgrade, WebSocket,
+    WebSocketApplication, WebSocketConfig, WebSocketHandler, WebSocketOffer,
 };

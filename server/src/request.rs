@@ -2,13 +2,16 @@
 
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{HeaderMap, Method, Version};
+use http::{Extensions, HeaderMap, Method, Version};
 
 use crate::codec::chunked::{ChunkError, ChunkedDecoder};
 use crate::codec::head::{BodyFraming, RequestHead};
-use crate::io::{is_timeout, ConnIo};
+use crate::deadline::{self, Pace};
+use crate::io::{is_timeout, ConnIo, READ_CHUNK};
+use crate::upgrade::{SwitchError, Upgraded};
 use crate::Error;
 
 /// An HTTP request as the app sees it: pywsgi's `environ`, typed.
@@ -17,20 +20,26 @@ use crate::Error;
 /// [`read_body`](Self::read_body)); a client that sent
 /// `Expect: 100-continue` gets its `100 Continue` at that first read.
 pub struct Request<'c> {
-    head: Box<RequestHead>,
+    /// Shared, so that a protocol the connection switches to (a WebSocket)
+    /// can keep the head without a copy.
+    head: Arc<RequestHead>,
     peer_addr: SocketAddr,
     scheme: &'static str,
     body: BodyState,
     io: &'c mut ConnIo,
-    /// Set by the WebSocket handler class on an accepted handshake.
-    pub(crate) upgrade: Option<crate::websocket::Offer>,
+    extensions: Extensions,
 }
 
 /// Progress through the request body.
 pub(crate) struct BodyState {
     framing: Framing,
     max_body: u64,
+    /// How long each read may wait (`Limits::body_timeout`).
     timeout: Duration,
+    /// The body's bytes and waits, against `Limits::min_body_rate`.
+    pace: Pace,
+    /// While the server drains the body: when it gives up.
+    drain_deadline: Option<Instant>,
     /// A `100 Continue` is owed before the first read from the socket.
     continue_pending: bool,
     /// The first error met, reported to the app and then acted on by the
@@ -55,7 +64,7 @@ pub(crate) enum BodyError {
 
 impl<'c> Request<'c> {
     pub(crate) fn new(
-        head: Box<RequestHead>,
+        head: Arc<RequestHead>,
         peer_addr: SocketAddr,
         scheme: &'static str,
         io: &'c mut ConnIo,
@@ -75,6 +84,8 @@ impl<'c> Request<'c> {
                 framing,
                 max_body: limits.max_body,
                 timeout: limits.body_timeout,
+                pace: Pace::new(limits.min_body_rate),
+                drain_deadline: None,
                 continue_pending,
                 error: None,
             },
@@ -82,7 +93,7 @@ impl<'c> Request<'c> {
             peer_addr,
             scheme,
             io,
-            upgrade: None,
+            extensions: Extensions::new(),
         }
     }
 
@@ -131,6 +142,62 @@ impl<'c> Request<'c> {
         self.scheme
     }
 
+    /// Values attached to this request, by type: how a handler class
+    /// passes what it found to the app (the `WebSocketHandler` leaves the
+    /// WebSocket offer here).
+    ///
+    /// ```
+    /// # fn app(req: &mut greenws::Request) -> greenws::Response {
+    /// #[derive(Clone)]
+    /// struct User(String);
+    /// // A handler class's `prepare`:
+    /// req.extensions_mut().insert(User("ada".into()));
+    /// // The app:
+    /// let user = req.extensions().get::<User>().map(|u| u.0.as_str());
+    /// # greenws::Response::text(user.unwrap_or("nobody").to_owned()) }
+    /// ```
+    pub fn extensions(&self) -> &Extensions {
+        &self.extensions
+    }
+
+    /// The extensions, to change.
+    pub fn extensions_mut(&mut self) -> &mut Extensions {
+        &mut self.extensions
+    }
+
+    /// The parsed head, shared (for a protocol that outlives the request).
+    pub(crate) fn shared_head(&self) -> Arc<RequestHead> {
+        self.head.clone()
+    }
+
+    /// True when bytes arrived behind the request head: read along with
+    /// it, or in the socket now (taken into the connection's buffer, where
+    /// they stay HTTP's, the next request).
+    pub(crate) fn has_bytes_after_head(&mut self) -> bool {
+        if self.io.buffered().is_empty() {
+            let _ = self.io.fill_now();
+        }
+        !self.io.buffered().is_empty()
+    }
+
+    /// Answers with `response_head` (a whole `101 Switching Protocols`
+    /// head, which the caller encodes) and hands the connection over; the
+    /// connection loop lets go of it once the app returns. Refused while
+    /// the body is unread or bytes arrived behind the head.
+    pub(crate) fn switch_protocols(
+        &mut self,
+        response_head: &[u8],
+    ) -> Result<Upgraded, SwitchError> {
+        if !self.body_finished() {
+            return Err(SwitchError::UnreadBody);
+        }
+        if self.has_bytes_after_head() {
+            return Err(SwitchError::BytesAfterHead);
+        }
+        self.io.write_all(response_head).map_err(SwitchError::Io)?;
+        Ok(self.io.hand_over())
+    }
+
     /// The declared body length, if the body has one.
     pub fn content_length(&self) -> Option<u64> {
         match self.head.framing {
@@ -153,10 +220,32 @@ impl<'c> Request<'c> {
         BodyReader { request: self }
     }
 
-    /// Reads the whole body into memory (bounded by the server's body limit).
+    /// Reads the whole body into memory. It takes at most the server's body
+    /// limit (`Limits::max_body`), and so does the buffer it comes in: a
+    /// body of known length is read into a buffer of that size, a chunked
+    /// one into a buffer that doubles, up to the limit.
     pub fn read_body(&mut self) -> Result<Vec<u8>, Error> {
-        let mut body = Vec::new();
-        self.body().read_to_end(&mut body)?;
+        let limit = usize::try_from(self.body.max_body).unwrap_or(usize::MAX);
+        let known = match self.body.framing {
+            // The head was refused unless the length was within the limit.
+            Framing::Length(n) => usize::try_from(n).unwrap_or(limit),
+            _ => 0,
+        };
+        let mut body = vec![0; known];
+        let mut len = 0;
+        while !self.body_finished() {
+            if len == body.len() {
+                // Room for one byte past the limit: a chunked body that ends
+                // exactly there still has its last chunk to read.
+                let grown = (len * 2).max(READ_CHUNK).min(limit.saturating_add(1));
+                body.resize(grown, 0);
+            }
+            match self.read_body_chunk(&mut body[len..])? {
+                0 => break,
+                n => len += n,
+            }
+        }
+        body.truncate(len);
         Ok(body)
     }
 
@@ -179,25 +268,27 @@ impl<'c> Request<'c> {
         self.body.error
     }
 
-    /// Reads and discards what is left of the body, up to `limit` bytes;
-    /// true if the body ended within that.
+    /// Reads and discards what is left of the body, if it ends within
+    /// `limit` more bytes and `time`; true if it did.
     #[inline(never)]
-    pub(crate) fn drain_body(&mut self, limit: u64) -> bool {
-        let mut scratch = vec![0u8; 4096];
+    pub(crate) fn drain_body(&mut self, limit: u64, time: Duration) -> bool {
+        if matches!(self.body.framing, Framing::Length(left) if left > limit) {
+            return false;
+        }
+        self.body.drain_deadline = deadline::after(time);
+        let mut scratch = vec![0u8; READ_CHUNK];
         let mut drained = 0u64;
-        loop {
-            if self.body_finished() {
-                return true;
-            }
-            if drained > limit || self.body.error.is_some() {
-                return false;
-            }
-            match self.read_body_chunk(&mut scratch) {
-                Ok(0) => return self.body_finished(),
+        while !self.body_finished() {
+            // One byte past the limit, to tell a body that ends there.
+            let room = (limit - drained + 1).min(READ_CHUNK as u64) as usize;
+            match self.read_body_chunk(&mut scratch[..room]) {
+                Ok(0) => break,
+                Ok(n) if drained + n as u64 > limit => return false,
                 Ok(n) => drained += n as u64,
                 Err(_) => return false,
             }
         }
+        self.body_finished()
     }
 
     fn read_body_chunk(&mut self, out: &mut [u8]) -> Result<usize, Error> {
@@ -221,7 +312,10 @@ impl<'c> Request<'c> {
             return Ok(0);
         }
         loop {
-            let deadline = Instant::now() + self.body.timeout;
+            let deadline = deadline::earliest(
+                self.body.pace.deadline(self.body.timeout, 0),
+                self.body.drain_deadline,
+            );
             match &mut self.body.framing {
                 Framing::Done => return Ok(0),
                 Framing::Length(left) => {
@@ -229,10 +323,12 @@ impl<'c> Request<'c> {
                         send_continue(self.io, &mut self.body.continue_pending)?;
                     }
                     let want = (*left).min(out.len() as u64) as usize;
+                    let started = Instant::now();
                     let n = self
                         .io
                         .read_into(&mut out[..want], deadline)
                         .map_err(map_read_error)?;
+                    self.body.pace.record(started.elapsed(), n);
                     if n == 0 {
                         return Err(Error::MalformedBody(format!(
                             "the client closed with {left} body bytes still to come"
@@ -268,7 +364,10 @@ impl<'c> Request<'c> {
                     }
                     if step.consumed == 0 {
                         send_continue(self.io, &mut self.body.continue_pending)?;
-                        if self.io.fill(deadline).map_err(map_read_error)? == 0 {
+                        let started = Instant::now();
+                        let n = self.io.fill(deadline).map_err(map_read_error)?;
+                        self.body.pace.record(started.elapsed(), n);
+                        if n == 0 {
                             return Err(Error::MalformedBody(
                                 "the client closed in the middle of a chunked body".into(),
                             ));
@@ -295,6 +394,7 @@ impl BodyError {
 fn send_continue(io: &mut ConnIo, pending: &mut bool) -> Result<(), Error> {
     if *pending {
         *pending = false;
+        io.begin_response();
         io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
     }
     Ok(())

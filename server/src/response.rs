@@ -48,7 +48,6 @@ pub struct Response {
     status: StatusCode,
     headers: HeaderMap,
     body: Body,
-    upgraded: bool,
 }
 
 impl Response {
@@ -58,7 +57,6 @@ impl Response {
             status,
             headers: HeaderMap::new(),
             body: Body::Empty,
-            upgraded: false,
         }
     }
 
@@ -102,14 +100,6 @@ impl Response {
         response
     }
 
-    /// What an app returns after it took the connection for a WebSocket:
-    /// nothing more is sent on it.
-    pub fn upgraded() -> Self {
-        let mut response = Response::new(StatusCode::SWITCHING_PROTOCOLS);
-        response.upgraded = true;
-        response
-    }
-
     /// Replaces the status.
     pub fn with_status(mut self, status: StatusCode) -> Self {
         self.status = status;
@@ -122,10 +112,7 @@ impl Response {
     /// If the name or value is not valid in HTTP; use
     /// [`headers_mut`](Self::headers_mut) with checked values to handle that.
     pub fn with_header(mut self, name: &str, value: impl AsRef<str>) -> Self {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .unwrap_or_else(|_| panic!("invalid header name {name:?}"));
-        let value = HeaderValue::from_str(value.as_ref())
-            .unwrap_or_else(|_| panic!("invalid value for header {name}"));
+        let (name, value) = header_pair(name, value.as_ref());
         self.headers.append(name, value);
         self
     }
@@ -156,10 +143,6 @@ impl Response {
         self
     }
 
-    pub(crate) fn is_upgraded(&self) -> bool {
-        self.upgraded
-    }
-
     pub(crate) fn into_parts(self) -> (StatusCode, HeaderMap, Body) {
         (self.status, self.headers, self.body)
     }
@@ -177,4 +160,16 @@ fn cow_bytes(text: Cow<'static, str>) -> Cow<'static, [u8]> {
         Cow::Borrowed(s) => Cow::Borrowed(s.as_bytes()),
         Cow::Owned(s) => Cow::Owned(s.into_bytes()),
     }
+}
+
+/// A header name and value from text, checked.
+///
+/// # Panics
+/// If either is not valid in HTTP.
+pub(crate) fn header_pair(name: &str, value: &str) -> (HeaderName, HeaderValue) {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .unwrap_or_else(|_| panic!("invalid header name {name:?}"));
+    let value =
+        HeaderValue::from_str(value).unwrap_or_else(|_| panic!("invalid value for header {name}"));
+    (name, value)
 }

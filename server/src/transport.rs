@@ -8,28 +8,35 @@
 //! wait happens outside it, on the socket's own readiness
 //! ([`DuplexStream`]). So a greenlet waiting for data never holds up one
 //! that sends, over TLS as over TCP.
+//!
+//! Both roles use it: the server wraps an accepted socket
+//! ([`Transport::tls`]), the client one it connected
+//! ([`Transport::tls_client`]); after the handshake the two are the same.
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Instant;
 
-use green::net::{DuplexStream, TcpStream};
+use green::net::DuplexStream;
 use parking_lot::Mutex;
-use rustls::{ServerConfig, ServerConnection};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, Connection, ServerConfig, ServerConnection};
+
+use crate::scratch_stack::on_scratch_stack;
 
 /// A connection's byte stream.
 pub(crate) enum Transport {
-    Plain(DuplexStream),
+    Plain(Arc<DuplexStream>),
     /// Boxed: a TLS session is large, and plain connections should not pay
     /// for its size.
     Tls(Box<TlsStream>),
 }
 
-/// A TLS session over a duplex socket.
+/// A TLS session (either role) over a duplex socket.
 pub(crate) struct TlsStream {
-    io: DuplexStream,
-    session: Mutex<ServerConnection>,
+    io: Arc<DuplexStream>,
+    session: Mutex<Connection>,
 }
 
 /// `Read` for rustls: a non-blocking read of the raw socket.
@@ -51,22 +58,48 @@ impl Write for Raw<'_> {
 }
 
 impl Transport {
-    pub(crate) fn plain(stream: TcpStream) -> Self {
-        Transport::Plain(DuplexStream::new(stream))
+    pub(crate) fn plain(socket: Arc<DuplexStream>) -> Self {
+        Transport::Plain(socket)
     }
 
-    /// Runs the TLS handshake (until `deadline`) on an accepted socket.
+    /// Runs the TLS handshake (until `deadline`, if any) on an accepted
+    /// socket.
     pub(crate) fn tls(
-        stream: TcpStream,
+        socket: Arc<DuplexStream>,
         config: Arc<ServerConfig>,
-        deadline: Instant,
+        deadline: Option<Instant>,
     ) -> io::Result<Self> {
-        let mut session = ServerConnection::new(config).map_err(io::Error::other)?;
+        let session = ServerConnection::new(config).map_err(io::Error::other)?;
+        Self::tls_handshake(socket, session.into(), deadline)
+    }
+
+    /// Runs the TLS handshake (until `deadline`, if any) as the client on a
+    /// connected socket, for `server_name` (sent as SNI, and what the
+    /// server's certificate must be valid for). A certificate the client
+    /// refuses fails with an error of kind `InvalidData` whose inner error
+    /// is the `rustls::Error`.
+    pub(crate) fn tls_client(
+        socket: Arc<DuplexStream>,
+        config: Arc<ClientConfig>,
+        server_name: ServerName<'static>,
+        deadline: Option<Instant>,
+    ) -> io::Result<Self> {
+        // Making the key shares goes deep (see `handshake`).
+        let session =
+            on_scratch_stack(|| ClientConnection::new(config, server_name)).map_err(tls_error)?;
+        Self::tls_handshake(socket, session.into(), deadline)
+    }
+
+    fn tls_handshake(
+        socket: Arc<DuplexStream>,
+        mut session: Connection,
+        deadline: Option<Instant>,
+    ) -> io::Result<Self> {
         // Every write is flushed before it returns, so the buffer stays at one
         // frame; no limit is needed (and one would fail large writes).
         session.set_buffer_limit(None);
         let tls = TlsStream {
-            io: DuplexStream::new(stream),
+            io: socket,
             session: Mutex::new(session),
         };
         tls.handshake(deadline)?;
@@ -80,9 +113,9 @@ impl Transport {
         }
     }
 
-    /// The TCP socket.
-    pub(crate) fn tcp(&self) -> &TcpStream {
-        self.raw().get_ref()
+    /// The TCP socket (`inner()` gives the std socket, for options).
+    pub(crate) fn tcp(&self) -> &DuplexStream {
+        self.raw()
     }
 
     pub(crate) fn shutdown(&self, how: Shutdown) -> io::Result<()> {
@@ -156,10 +189,62 @@ impl Transport {
             }
         }
     }
+
+    /// Takes what it can of `head` then `payload` without waiting: the
+    /// bytes taken (from the start of `head`), or `WouldBlock` when none.
+    /// Over TLS all of it is taken once the records of earlier writes are
+    /// out: it is encrypted, and what the socket cannot take at once waits
+    /// in the session for [`flush`](Self::flush).
+    pub(crate) fn try_write_parts(&self, head: &[u8], payload: &[u8]) -> io::Result<usize> {
+        match self {
+            Transport::Plain(io) => io.try_write_parts(head, payload),
+            Transport::Tls(tls) => {
+                let mut session = tls.session.lock();
+                flush_now(&mut session, &tls.io)?;
+                if session.wants_write() {
+                    return Err(ErrorKind::WouldBlock.into());
+                }
+                session.writer().write_all(head)?;
+                session.writer().write_all(payload)?;
+                flush_now(&mut session, &tls.io)?;
+                Ok(head.len() + payload.len())
+            }
+        }
+    }
+
+    /// Waits until a write is likely to make progress, or `deadline`.
+    pub(crate) fn wait_writable(&self, deadline: Option<Instant>) -> io::Result<()> {
+        self.raw().wait_writable(deadline)
+    }
+
+    /// True while bytes taken by [`try_write_parts`](Self::try_write_parts)
+    /// still wait to go to the socket (TLS records).
+    pub(crate) fn needs_flush(&self) -> bool {
+        match self {
+            Transport::Plain(_) => false,
+            Transport::Tls(tls) => tls.session.lock().wants_write(),
+        }
+    }
+
+    /// Sends what waits to go to the socket, waiting as needed until
+    /// `deadline`.
+    pub(crate) fn flush(&self, deadline: Option<Instant>) -> io::Result<()> {
+        match self {
+            Transport::Plain(_) => Ok(()),
+            Transport::Tls(tls) => tls.flush(deadline),
+        }
+    }
+
+    /// Bytes the kernel holds that the peer has not acknowledged (0 if the
+    /// socket cannot tell).
+    pub(crate) fn unacknowledged_bytes(&self) -> usize {
+        use std::os::fd::AsRawFd;
+        crate::sys::unacknowledged_bytes(self.tcp().as_raw_fd()).unwrap_or(0)
+    }
 }
 
 /// Moves pending TLS records to the socket until it would block.
-fn flush_now(session: &mut ServerConnection, io: &DuplexStream) -> io::Result<()> {
+fn flush_now(session: &mut Connection, io: &DuplexStream) -> io::Result<()> {
     while session.wants_write() {
         match session.write_tls(&mut Raw(io)) {
             Ok(_) => {}
@@ -175,8 +260,8 @@ fn tls_error(e: rustls::Error) -> io::Error {
 }
 
 impl TlsStream {
-    /// Completes the handshake, or fails (bad client, or `deadline`).
-    fn handshake(&self, deadline: Instant) -> io::Result<()> {
+    /// Completes the handshake, or fails (a bad peer, or `deadline`).
+    fn handshake(&self, deadline: Option<Instant>) -> io::Result<()> {
         loop {
             let mut session = self.session.lock();
             flush_now(&mut session, &self.io)?;
@@ -193,7 +278,11 @@ impl TlsStream {
                         ))
                     }
                     Ok(_) => {
-                        if let Err(e) = session.process_new_packets() {
+                        // Verifying a certificate chain, a key exchange or
+                        // a signature takes rustls tens of KiB of stack:
+                        // more than a greenlet can spare in a debug build,
+                        // and pages that would stay resident after.
+                        if let Err(e) = on_scratch_stack(|| session.process_new_packets()) {
                             // Send the alert rustls prepared, if it goes now.
                             let _ = flush_now(&mut session, &self.io);
                             return Err(tls_error(e));
@@ -206,9 +295,9 @@ impl TlsStream {
             }
             drop(session);
             if blocked_on_write {
-                self.io.wait_writable(Some(deadline))?;
+                self.io.wait_writable(deadline)?;
             } else {
-                self.io.wait_readable(Some(deadline))?;
+                self.io.wait_readable(deadline)?;
             }
         }
     }

@@ -36,10 +36,18 @@ fn each_request_is_logged_like_pywsgi() {
     c.request(get("/missing"));
     c.request("GET /\0 HTTP/1.1\r\n\r\n");
     drop(c);
+    // What the client controls is escaped: no terminal escapes, no
+    // reordering of what a viewer shows, no forged fields.
+    let mut c = Client::connect(server.local_addr());
+    c.request("GET /\u{202e}gnp.exe?\" 200 0 HTTP/1.1\r\nHost: x\r\n\r\n");
+    drop(c);
+    let mut c = Client::connect(server.local_addr());
+    c.request("GET /\x1b[2J\u{85} HTTP/1.1\r\n\r\n");
+    drop(c);
     drop(server);
 
     let lines = CAPTURE.0.lock().unwrap().clone();
-    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines.len(), 5, "{lines:?}");
     // IP - - [YYYY-MM-DD HH:MM:SS] "REQUEST LINE" status bytes duration
     let parts = |line: &str| -> (String, String, String, String, f64) {
         let (ip, rest) = line.split_once(" - - [").unwrap();
@@ -69,4 +77,11 @@ fn each_request_is_logged_like_pywsgi() {
     );
     let (_, _, status, _, _) = parts(&lines[2]);
     assert_eq!(status, "400");
+    let (_, request, _, _, _) = parts(&lines[3]);
+    assert_eq!(request, "GET /\\u{202e}gnp.exe?\\\" 200 0 HTTP/1.1");
+    let (_, request, status, _, _) = parts(&lines[4]);
+    assert_eq!(
+        (request.as_str(), status.as_str()),
+        ("GET /\\x1b[2J\\u{85} HTTP/1.1", "400")
+    );
 }

@@ -9,11 +9,11 @@ mod ws;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use greenws::{
-    Hub, Message, Request, Resource, Response, WebSocket, WebSocketApplication, WebSocketConfig,
-    WebSocketHandler, WsgiServer,
+    CloseReason, HandshakeRequest, Hub, Message, Request, Resource, Response, WebSocket,
+    WebSocketApplication, WebSocketConfig, WebSocketHandler, WsgiServer,
 };
 use socket2::{Domain, Socket, Type};
 
@@ -24,27 +24,27 @@ struct Broadcast {
 }
 
 impl WebSocketApplication for Broadcast {
-    fn on_open(&self, ws: &WebSocket) {
+    type Session = ();
+
+    fn on_open(&self, ws: &WebSocket, request: &HandshakeRequest) {
         self.hub.join(ws);
-        self.events.put(format!("open {}", ws.path()));
+        self.events.put(format!("open {}", request.path()));
     }
 
-    fn on_message(&self, _ws: &WebSocket, message: Message) {
+    fn on_message(&self, _session: &mut (), _ws: &WebSocket, message: Message) {
         if let Message::Text(text) = message {
             self.hub.broadcast(text);
         }
     }
 
-    fn on_close(&self, _ws: &WebSocket, code: u16, reason: &str) {
-        self.events.put(format!("close {code} {reason}"));
+    fn on_close(&self, _session: (), _ws: &WebSocket, reason: &CloseReason) {
+        self.events
+            .put(format!("close {} {}", reason.code.as_u16(), reason.reason));
     }
 }
 
 fn start(hub: Hub, events: green::Queue<String>) -> greenws::ServerHandle {
-    let config = WebSocketConfig {
-        send_buffer: Some(8 * 1024),
-        ..WebSocketConfig::default()
-    };
+    let config = WebSocketConfig::default().send_buffer(Some(8 * 1024));
     let resource = Resource::new()
         .websocket("/room", Broadcast { hub, events })
         .app("/", |_req: &mut Request| Response::text("front page"))
@@ -140,10 +140,8 @@ fn one_client_that_stops_reading_does_not_slow_the_other_hundred() {
     open_events();
 
     let body = "x".repeat(1000);
-    let mut slowest = Duration::ZERO;
     let mut rounds_after_overflow = 0;
     for round in 1..=400usize {
-        let t = Instant::now();
         publisher
             .send(tungstenite::Message::text(format!("msg {round} {body}")))
             .unwrap();
@@ -157,7 +155,6 @@ fn one_client_that_stops_reading_does_not_slow_the_other_hundred() {
             count = next;
             assert!(!timeout.timed_out(), "round {round}: delivery stalled");
         }
-        slowest = slowest.max(t.elapsed());
         if hub.overflowed() > 0 {
             rounds_after_overflow += 1;
             if rounds_after_overflow == 20 {
@@ -175,10 +172,6 @@ fn one_client_that_stops_reading_does_not_slow_the_other_hundred() {
         "delivery went on after the overflow"
     );
     assert_eq!(hub.len(), FAST + 1, "every other member is still there");
-    assert!(
-        slowest < Duration::from_secs(5),
-        "slowest round {slowest:?}"
-    );
 
     // The stalled client, reading at last, finds the close code 1013.
     let mut raw = stalled;
@@ -199,15 +192,28 @@ fn the_chat_example_relays_messages_between_browsers() {
     let html = page.request(support::get("/")).text();
     assert!(html.contains("new WebSocket"), "the page opens a WebSocket");
 
-    let mut alice = ws::connect(server.addr, "/chat");
+    // Alice names herself in the URL (the page passes its own query on);
+    // bob goes by his address.
+    let mut alice = ws::connect(server.addr, "/chat?name=alice%20l.");
     let mut bob = ws::connect(server.addr, "/chat");
+    let tungstenite::stream::MaybeTlsStream::Plain(stream) = bob.get_ref() else {
+        unreachable!("a plain connection")
+    };
+    let bob_addr = stream.local_addr().unwrap();
+    // Bob's own "joined" comes first: alice speaks after bob is a member.
+    let joined = bob.read().unwrap().into_text().unwrap();
+    assert!(
+        joined.starts_with(&format!("* {bob_addr} joined")),
+        "{joined}"
+    );
     alice.send(tungstenite::Message::text("hello bob")).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = bob.read().unwrap().into_text().unwrap();
-        if text.ends_with(": hello bob") {
-            break;
-        }
-        assert!(Instant::now() < deadline);
+    let text = bob.read().unwrap().into_text().unwrap();
+    assert_eq!(text.as_str(), "alice l.: hello bob");
+    // Bob leaves without a word to the app; alice hears of it.
+    drop(bob);
+    let mut heard = Vec::new();
+    while !heard.last().is_some_and(|t: &String| t.ends_with(" left")) {
+        heard.push(alice.read().unwrap().into_text().unwrap().to_string());
     }
+    assert_eq!(heard.last().unwrap(), &format!("* {bob_addr} left"));
 }

@@ -2,6 +2,8 @@
 
 #[path = "support/example.rs"]
 mod example;
+#[path = "support/tool.rs"]
+mod tool;
 
 use std::process::Command;
 
@@ -22,7 +24,7 @@ fn curl(args: &[&str]) -> String {
 #[test]
 fn curl_talks_to_the_hello_example() {
     if Command::new("curl").arg("--version").output().is_err() {
-        eprintln!("SKIPPED: curl is not installed (.ci/run installs it)");
+        tool::missing("curl", "apt-get install curl; .ci/run does", tool::in_ci());
         return;
     }
     let server = example::start_example("hello", &[]);
@@ -94,4 +96,15 @@ fn curl_talks_to_the_hello_example() {
         &format!("{base}/nope"),
     ]);
     assert_eq!(missing, "404");
+}
+
+#[test]
+#[should_panic(expected = "cannot be skipped in CI")]
+fn a_missing_tool_fails_the_test_in_ci() {
+    tool::missing("a tool", "nowhere", true);
+}
+
+#[test]
+fn a_missing_tool_skips_the_test_outside_ci() {
+    tool::missing("a tool", "nowhere", false);
 }

@@ -49,8 +49,9 @@ fn out_of_descriptors_the_server_sheds_connections_and_recovers() {
     let in_use = std::fs::read_dir("/proc/self/fd").unwrap().count() as u64;
     set_open_file_limit(in_use + 64);
 
-    // Client sockets made while descriptors are still free.
-    let spare: Vec<Socket> = (0..3)
+    // Client sockets made while descriptors are still free: more than one,
+    // so that the server's spare descriptor must survive each shedding.
+    let spare: Vec<Socket> = (0..10)
         .map(|_| Socket::new(Domain::IPV4, Type::STREAM, None).unwrap())
         .collect();
     let mut owner = Client::connect(addr);

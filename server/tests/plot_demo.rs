@@ -37,6 +37,41 @@ fn pages_text_and_404() {
 }
 
 #[test]
+fn pages_answer_get_and_head_and_other_methods_get_405() {
+    let demo = start_demo(&[]);
+    let mut c = support::Client::connect(demo.addr);
+    for page in ["/", "/test.html", "/plot.js", "/test"] {
+        c.send(format!("HEAD {page} HTTP/1.1\r\nHost: t\r\n\r\n"));
+        let head = c.head_reply();
+        assert_eq!(head.status, 200, "HEAD {page}");
+        let get = c.request(support::get(page));
+        assert_eq!(
+            head.header("content-length"),
+            Some(get.body.len().to_string().as_str()),
+            "HEAD {page} announces what GET sends"
+        );
+        for method in ["POST", "PUT", "DELETE", "FOOBARBAZ"] {
+            let r = c.request(format!(
+                "{method} {page} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+            ));
+            assert_eq!(r.status, 405, "{method} {page}");
+            assert_eq!(r.header("allow"), Some("GET, HEAD"), "{method} {page}");
+        }
+    }
+    // The WebSocket endpoints take GET only (the opening handshake).
+    for endpoint in ["/echo", "/data"] {
+        let r = c.request(format!(
+            "POST {endpoint} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+        ));
+        assert_eq!(r.status, 405, "POST {endpoint}");
+        assert_eq!(r.header("allow"), Some("GET"), "POST {endpoint}");
+    }
+    // Unknown paths stay 404, whatever the method.
+    let r = c.request("POST /elsewhere HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
+    assert_eq!(r.status, 404);
+}
+
+#[test]
 fn data_streams_the_points_then_closes_normally() {
     let demo = start_demo(&["--interval-ms", "1", "--points", "25"]);
     let mut client = ws::connect(demo.addr, "/data");

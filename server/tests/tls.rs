@@ -5,84 +5,49 @@
 #[path = "support/example.rs"]
 mod example;
 mod support;
+#[path = "support/tls.rs"]
+mod tls;
 
 use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use greenws::http::StatusCode;
-use greenws::{Error, Limits, Request, Response, ServerHandle, WebSocketHandler, WsgiServer};
-use rustls::pki_types::{CertificateDer, ServerName};
-use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
-
-type TlsClient = StreamOwned<ClientConnection, TcpStream>;
-
-/// A self-signed certificate for localhost, as PEM files in a fresh
-/// directory, and the DER form for the client to trust.
-struct Certificate {
-    dir: PathBuf,
-    cert: PathBuf,
-    key: PathBuf,
-    der: CertificateDer<'static>,
-}
-
-impl Drop for Certificate {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn certificate(name: &str) -> Certificate {
-    let generated =
-        rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let dir = std::env::temp_dir().join(format!("greenws-tls-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, generated.cert.pem()).unwrap();
-    std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
-    Certificate {
-        dir,
-        cert,
-        key,
-        der: generated.cert.der().clone(),
-    }
-}
+use greenws::{
+    Error, Limits, Request, Response, ServerHandle, Upgrade, WebSocketHandler, WsgiServer,
+};
+use rustls::ClientConfig;
+use tls::{certificate, client_config, connect, Certificate, TlsClient};
 
 fn app(req: &mut Request) -> Response {
     match req.path() {
         "/" => Response::text(format!("hello over {}", req.scheme())),
-        "/echo" | "/duplex" => match req.websocket() {
-            Some(ws) if ws.path() == "/echo" => {
-                while let Ok(Some(message)) = ws.receive() {
-                    if ws.send(message).is_err() {
-                        break;
-                    }
-                }
-                Response::upgraded()
+        "/echo" => req.upgrade(|ws| {
+            for message in ws.messages() {
+                ws.send(message?)?;
             }
-            Some(ws) => {
-                let senders: Vec<_> = (0..50)
-                    .map(|s| {
-                        let ws = ws.clone();
-                        green::spawn(move || {
-                            for m in 0..20 {
-                                ws.send(format!("sender {s:02} message {m:02} ").repeat(20))
-                                    .unwrap();
-                            }
-                        })
+            Ok(())
+        }),
+        "/duplex" => req.upgrade(|ws| {
+            let senders: Vec<_> = (0..50)
+                .map(|s| {
+                    let ws = ws.clone();
+                    green::spawn(move || {
+                        for m in 0..20 {
+                            ws.send(format!("sender {s:02} message {m:02} ").repeat(20))
+                                .unwrap();
+                        }
                     })
-                    .collect();
-                let got = ws.receive();
-                green::join_all(&senders, None);
-                let _ = ws.send(format!("receiver got {got:?}"));
-                let _ = ws.receive();
-                Response::upgraded()
-            }
-            None => Response::new(StatusCode::UPGRADE_REQUIRED),
-        },
+                })
+                .collect();
+            let got = ws.receive();
+            green::join_all(&senders, None);
+            ws.send(format!("receiver got {got:?}"))?;
+            let _ = ws.receive();
+            Ok(())
+        }),
         _ => Response::new(StatusCode::NOT_FOUND),
     }
 }
@@ -96,27 +61,6 @@ fn start(cert: &Certificate, limits: Limits) -> ServerHandle {
         .limits(limits)
         .start(app)
         .unwrap()
-}
-
-fn client_config(cert: &Certificate) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    roots.add(cert.der.clone()).unwrap();
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Arc::new(config)
-}
-
-fn connect(addr: SocketAddr, config: &Arc<ClientConfig>) -> TlsClient {
-    let tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let session =
-        ClientConnection::new(config.clone(), ServerName::try_from("localhost").unwrap()).unwrap();
-    StreamOwned::new(session, tcp)
 }
 
 #[test]

@@ -4,69 +4,63 @@
 //! `greenws-server PORT WORKERS|default [CERT.pem KEY.pem]`
 //!
 //! Logging is set up as the demo and the examples ship it
-//! (`server/examples/common/mod.rs`): env_logger on stderr, `greenws` at
-//! `info` (the access log, one line per request) unless `RUST_LOG` says
+//! (`server/examples/common/mod.rs`): [`greenws::logging`] on stderr (a
+//! bounded buffer and a writer thread, never blocking a worker), `greenws`
+//! at `info` (the access log, one line per request) unless `RUST_LOG` says
 //! otherwise. `RUST_LOG=warn` turns the access log off.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use greenws::http::StatusCode;
 use greenws::{
-    Hub, MemberId, Message, Request, Resource, Response, WebSocket, WebSocketApplication,
-    WebSocketHandler, WsgiServer,
+    CloseReason, HandshakeRequest, Hub, MemberId, Message, Request, Resource, Response, Upgrade,
+    WebSocket, WebSocketApplication, WebSocketHandler, WsgiServer,
 };
 
 struct Echo;
 
 impl WebSocketApplication for Echo {
-    fn on_message(&self, ws: &WebSocket, message: Message) {
+    type Session = ();
+
+    fn on_open(&self, _ws: &WebSocket, _request: &HandshakeRequest) {}
+
+    fn on_message(&self, _session: &mut (), ws: &WebSocket, message: Message) {
         let _ = ws.send(message);
     }
 }
 
 struct Chat {
     hub: Hub,
-    members: Mutex<HashMap<u64, MemberId>>,
 }
 
 impl WebSocketApplication for Chat {
-    fn on_open(&self, ws: &WebSocket) {
-        let id = self.hub.join(ws);
-        self.members.lock().unwrap().insert(ws.id(), id);
+    type Session = MemberId;
+
+    fn on_open(&self, ws: &WebSocket, _request: &HandshakeRequest) -> MemberId {
+        self.hub.join(ws)
     }
 
-    fn on_message(&self, _ws: &WebSocket, message: Message) {
+    fn on_message(&self, _member: &mut MemberId, _ws: &WebSocket, message: Message) {
         self.hub.broadcast(message);
     }
 
-    fn on_close(&self, ws: &WebSocket, _code: u16, _reason: &str) {
-        if let Some(id) = self.members.lock().unwrap().remove(&ws.id()) {
-            self.hub.leave(id);
-        }
+    fn on_close(&self, member: MemberId, _ws: &WebSocket, _reason: &CloseReason) {
+        self.hub.leave(member);
     }
 }
 
 fn data(req: &mut Request) -> Response {
-    let Some(ws) = req.websocket() else {
-        return Response::new(StatusCode::UPGRADE_REQUIRED);
-    };
-    for i in 0..100 {
-        if ws.send(format!("0 {i} 0.5\n")).is_err() {
-            break;
+    req.upgrade(|ws| {
+        for i in 0..100 {
+            ws.send(format!("0 {i} 0.5\n"))?;
+            green::sleep(Duration::from_millis(1));
         }
-        green::sleep(Duration::from_millis(1));
-    }
-    Response::upgraded()
+        Ok(())
+    })
 }
 
 fn main() -> greenws::Result<()> {
     let args = benches::peer::server_args();
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("warn,greenws=info"),
-    )
-    .init();
+    let _logging = greenws::logging::init("warn,greenws=info").expect("the only logger");
     if let Some(workers) = args.workers {
         green::Config::new()
             .workers(workers)
@@ -83,7 +77,6 @@ fn main() -> greenws::Result<()> {
             "/chat",
             Chat {
                 hub: Hub::new(1024),
-                members: Mutex::new(HashMap::new()),
             },
         );
     let mut server =

@@ -2,14 +2,14 @@
 
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
 use may::io::WaitIo;
 use parking_lot::Mutex;
 
 use super::TcpStream;
-use crate::interrupt::rearm_after_io_wait;
+use crate::interrupt::land_interrupt_after_io_wait;
 
 /// Poller events after which a read returns at once (data or end of stream).
 const READ_EVENTS: usize =
@@ -116,7 +116,7 @@ impl State {
 /// assert_eq!(reader.join().unwrap(), b"world");
 /// ```
 pub struct DuplexStream {
-    stream: TcpStream,
+    stream: may::net::TcpStream,
     state: Mutex<State>,
 }
 
@@ -131,6 +131,10 @@ impl std::fmt::Debug for DuplexStream {
 impl DuplexStream {
     /// Wraps a connected stream.
     pub fn new(stream: TcpStream) -> Self {
+        stream.io
+    }
+
+    pub(super) fn from_may(stream: may::net::TcpStream) -> Self {
         DuplexStream {
             stream,
             state: Mutex::new(State {
@@ -145,9 +149,10 @@ impl DuplexStream {
         }
     }
 
-    /// The underlying stream (for addresses, options, the descriptor).
-    pub fn get_ref(&self) -> &TcpStream {
-        &self.stream
+    /// The std socket underneath, for addresses and socket options. It is
+    /// in non-blocking mode: do not read or write through it.
+    pub fn inner(&self) -> &std::net::TcpStream {
+        self.stream.inner()
     }
 
     /// The peer's address.
@@ -257,22 +262,48 @@ impl DuplexStream {
         if body.is_empty() {
             return self.write_all(head, deadline);
         }
-        self.before_io(Interest::Write);
-        let first = loop {
-            match (&mut self.stream.inner())
-                .write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
-            {
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break 0,
-                Err(e) => return Err(e),
-                Ok(n) => break n,
-            }
+        let first = match self.try_write_parts(head, body) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => 0,
+            result => result?,
         };
         if first < head.len() {
             self.write_all(&head[first..], deadline)?;
             self.write_all(body, deadline)
         } else {
             self.write_all(&body[first - head.len()..], deadline)
+        }
+    }
+
+    /// Writes what fits now of `head` then `body`, in one system call and
+    /// without waiting: the bytes written (from the start of `head`), or
+    /// `WouldBlock` when nothing fits. After a `WouldBlock` (or a short
+    /// write), [`wait_writable`](Self::wait_writable) waits for room.
+    pub fn try_write_parts(&self, head: &[u8], body: &[u8]) -> io::Result<usize> {
+        self.try_write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+    }
+
+    /// Writes what fits now of `parts`, in order, without waiting:
+    /// `WouldBlock` when nothing does. One `sendmsg` with `MSG_NOSIGNAL`: a
+    /// peer that reset the connection gives an error, never a `SIGPIPE`
+    /// (which would end a process that does not ignore it).
+    pub fn try_write_vectored(&self, parts: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.before_io(Interest::Write);
+        // Safety: a zeroed msghdr is valid (no address, no control data).
+        let mut message: libc::msghdr = unsafe { std::mem::zeroed() };
+        // IoSlice is ABI-compatible with iovec on Unix.
+        message.msg_iov = parts.as_ptr() as *mut libc::iovec;
+        message.msg_iovlen = parts.len().min(libc::c_int::MAX as usize) as _;
+        loop {
+            // Safety: `message` points at `parts`, which outlive the call.
+            let sent =
+                unsafe { libc::sendmsg(self.stream.as_raw_fd(), &message, libc::MSG_NOSIGNAL) };
+            if sent >= 0 {
+                return Ok(sent as usize);
+            }
+            let error = io::Error::last_os_error();
+            if error.kind() != ErrorKind::Interrupted {
+                return Err(error);
+            }
         }
     }
 
@@ -323,7 +354,11 @@ impl DuplexStream {
                 state.absorb(events);
                 state.poller_active = false;
                 state.wake_waiters();
+                drop(state);
                 std::mem::forget(poller);
+                // Only now, with the events kept and the role passed on:
+                // a kill or a timeout that woke the wait unwinds here.
+                land_interrupt_after_io_wait()?;
             } else {
                 let id = state.next_waiter;
                 state.next_waiter += 1;
@@ -331,7 +366,7 @@ impl DuplexStream {
                 drop(state);
                 let waiting = Waiting { duplex: self, id };
                 match left {
-                    Some(left) => may::coroutine::park_timeout(left),
+                    Some(left) => crate::wait::park_coroutine_timeout(left),
                     None => may::coroutine::park(),
                 }
                 drop(waiting);
@@ -339,15 +374,15 @@ impl DuplexStream {
         }
     }
 
-    /// Parks in may's poller wait until an event (or the deadline's timer).
+    /// Parks in may's poller wait until an event, the deadline's timer, or
+    /// an interruption (which may's wait swallows: see
+    /// `land_interrupt_after_io_wait`).
     fn wait_io(&self, deadline: Option<Instant>) -> usize {
         let timer = deadline.map(|at| {
             let waker = self.stream.waker();
             crate::timer::schedule(at, move || waker.wakeup())
         });
         let events = self.stream.wait_io();
-        // may only wakes a coroutine that is cancelled while waiting here.
-        rearm_after_io_wait();
         if let Some(timer) = timer {
             timer.cancel();
         }
@@ -374,6 +409,12 @@ impl DuplexStream {
         };
         // Safety: one valid pollfd for the duration of the call.
         unsafe { libc::poll(&mut fds, 1, timeout_ms) > 0 }
+    }
+}
+
+impl AsRawFd for DuplexStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.stream.as_raw_fd()
     }
 }
 

@@ -1,6 +1,11 @@
-//! Coroutine-aware sockets (may's): blocking calls on them suspend only the
-//! calling greenlet, and [`with_timeout`](crate::with_timeout) and
-//! [`Greenlet::kill`](crate::Greenlet::kill) interrupt them.
+//! Coroutine-aware sockets: std's `TcpStream`, `TcpListener` and
+//! `UdpSocket`, whose blocking calls suspend only the calling greenlet (and
+//! block a plain thread as std's would), and [`DuplexStream`] for a reader
+//! and writers sharing one connection. Every wait in them, a read, a write
+//! into a full send buffer, an accept, a connect, a receive, is stopped by
+//! [`Greenlet::kill`](crate::Greenlet::kill) and
+//! [`with_timeout`](crate::with_timeout): the call unwinds and the greenlet
+//! ends as `Killed` (or the closure as `Err(Timeout)`).
 //!
 //! ```
 //! use std::io::{Read, Write};
@@ -20,7 +25,7 @@
 //! server.join().unwrap();
 //! ```
 //!
-//! Note: may's `TcpListener::bind` sets `SO_REUSEPORT`, so binding a port
+//! Note: [`TcpListener::bind`] sets `SO_REUSEPORT` (as may does), so binding a port
 //! that another process already listens on succeeds and the two share its
 //! connections. To get a clear "address in use" error, bind a
 //! `std::net::TcpListener` and convert it with [`listener_from_std`].
@@ -28,9 +33,12 @@
 use std::os::fd::{FromRawFd, IntoRawFd};
 
 mod duplex;
+mod tcp;
+mod udp;
 
 pub use duplex::DuplexStream;
-pub use may::net::{TcpListener, TcpStream, UdpSocket};
+pub use tcp::{TcpListener, TcpStream};
+pub use udp::UdpSocket;
 
 /// Makes a coroutine-aware listener of a bound std listener (which is
 /// switched to non-blocking mode).
@@ -38,5 +46,6 @@ pub fn listener_from_std(listener: std::net::TcpListener) -> std::io::Result<Tcp
     listener.set_nonblocking(true)?;
     crate::config::ensure_started();
     // Safety: the descriptor comes from an owned listener, given up here.
-    Ok(unsafe { TcpListener::from_raw_fd(listener.into_raw_fd()) })
+    let listener = unsafe { may::net::TcpListener::from_raw_fd(listener.into_raw_fd()) };
+    Ok(TcpListener::from_may(listener))
 }

@@ -41,13 +41,12 @@ impl Listen {
     }
 }
 
-/// Logs to stderr: greenws at `info` (the access log), the rest at `warn`,
-/// unless `RUST_LOG` says otherwise.
-pub fn init_logging() {
-    env_logger::Builder::from_env(
-        env_logger::Env::default().default_filter_or("warn,greenws=info"),
-    )
-    .init();
+/// Logs to stderr without ever blocking a worker (see
+/// [`greenws::logging`]): greenws at `info` (the access log), the rest at
+/// `warn`, unless `RUST_LOG` says otherwise. Keep the guard until `main`
+/// ends.
+pub fn init_logging() -> greenws::logging::LogGuard {
+    greenws::logging::init("warn,greenws=info").expect("the only logger of this program")
 }
 
 /// Prints `Serving on http://HOST:PORT` (or https) as the first line on

@@ -4,22 +4,31 @@
 //! Routes, as in the seed: `/` and `/test.html` (the page, with its script
 //! at `/plot.js`), `/test` (text), WebSocket `/echo` (echo) and WebSocket
 //! `/data` (the points, `0 i r` per line, one per interval, then a normal
-//! close). Anything else is a 404.
+//! close). Anything else is a 404. Pages answer GET and HEAD, the
+//! WebSocket endpoints GET; other methods get 405 with `Allow`. The
+//! WebSockets accept only the demo's own page (see [`websocket_handler`]).
 
 #[path = "../../examples/common/mod.rs"]
 mod common;
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
 use greenws::http::StatusCode;
-use greenws::{Request, Response, WebSocket, WebSocketHandler};
+use greenws::{CloseCode, Request, Response, Upgrade, WebSocket, WebSocketHandler};
 
 const TEST_HTML: &str = include_str!("../../../assets/test.html");
 const PLOT_JS: &str = include_str!("../../../assets/plot.js");
 
 #[derive(Parser, Debug, Clone)]
-#[command(about = "Plot of random numbers, streamed over a WebSocket (the gevent-websocket demo)")]
+#[command(
+    about = "Plot of random numbers, streamed over a WebSocket (the gevent-websocket demo)",
+    after_help = "The WebSockets (/echo, /data) accept only the demo's own page: on a loopback \
+                  address, pages of that address or of localhost (with the port); otherwise \
+                  pages of the host they were asked for. Other sites' pages get 403; clients \
+                  without an Origin header (not browsers) are let in."
+)]
 struct Args {
     #[command(flatten)]
     listen: common::Listen,
@@ -34,14 +43,30 @@ struct Args {
     points: u32,
 }
 
+/// The WebSocket handler class, admitting only the demo's own page (a page
+/// of another site, open in the same browser, could otherwise use it).
+/// Listening on a loopback address, the own origins are exactly that
+/// address and `localhost`, so a page of another name that resolves here
+/// (DNS rebinding) is refused too; on any other address, the page's host
+/// must be the one the request asks for.
+fn websocket_handler(addr: SocketAddr, scheme: &str) -> WebSocketHandler {
+    let handler = WebSocketHandler::new();
+    if !addr.ip().is_loopback() {
+        return handler.same_origin();
+    }
+    let port = addr.port();
+    handler.allowed_origins([
+        format!("{scheme}://{addr}"),
+        format!("{scheme}://localhost:{port}"),
+    ])
+}
+
 /// The seed's `handle(ws)`: `/echo` echoes, `/data` streams the points.
-fn handle(ws: &WebSocket, args: &Args) {
+fn handle(ws: &WebSocket, args: &Args) -> greenws::Result<()> {
     match ws.path() {
         "/echo" => {
-            while let Ok(Some(message)) = ws.receive() {
-                if ws.send(message).is_err() {
-                    break;
-                }
+            for message in ws.messages() {
+                ws.send(message?)?;
             }
         }
         "/data" => {
@@ -50,46 +75,58 @@ fn handle(ws: &WebSocket, args: &Args) {
             // sends.
             let reader = {
                 let ws = ws.clone();
-                green::spawn(move || while let Ok(Some(_)) = ws.receive() {})
+                green::spawn(move || ws.messages().try_for_each(|ack| ack.map(drop)))
             };
             for i in 0..args.points {
-                let point = format!("0 {i} {}\n", rand::random::<f64>());
-                if ws.send(point).is_err() {
-                    break;
-                }
+                ws.send(format!("0 {i} {}\n", rand::random::<f64>()))?;
                 green::sleep(Duration::from_millis(args.interval_ms));
             }
-            let _ = ws.close(1000, "all points sent");
-            let _ = reader.join();
+            ws.close(CloseCode::NORMAL, "all points sent")?;
+            if let Ok(Err(e)) = reader.join() {
+                log::debug!("/data from {}: {e}", ws.peer_addr());
+            }
         }
         _ => {}
     }
+    Ok(())
 }
 
 /// The seed's `app(environ, start_response)`.
 fn app(req: &mut Request, args: &Args) -> Response {
+    if let Some(allow) = allowed_methods(req.path()) {
+        if !allow
+            .split(", ")
+            .any(|method| method == req.method().as_str())
+        {
+            return Response::text(format!("{} takes {allow} only\n", req.path()))
+                .with_status(StatusCode::METHOD_NOT_ALLOWED)
+                .with_header("allow", allow);
+        }
+    }
     match req.path() {
         "/" | "/test.html" => Response::html(TEST_HTML),
         "/plot.js" => Response::bytes("text/javascript; charset=utf-8", PLOT_JS.as_bytes()),
         "/test" => Response::bytes("text/plain", "Yes this is a test!".as_bytes()),
-        "/echo" | "/data" => match req.websocket() {
-            Some(ws) => {
-                handle(&ws, args);
-                Response::upgraded()
-            }
-            None => Response::text("this is a WebSocket endpoint\n")
-                .with_status(StatusCode::UPGRADE_REQUIRED)
-                .with_header("upgrade", "websocket"),
-        },
+        "/echo" | "/data" => req.upgrade(|ws| handle(&ws, args)),
         _ => Response::text("Not Found\n").with_status(StatusCode::NOT_FOUND),
+    }
+}
+
+/// The methods a route answers (its `Allow` header); `None`: no such route.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    match path {
+        "/" | "/test.html" | "/plot.js" | "/test" => Some("GET, HEAD"),
+        "/echo" | "/data" => Some("GET"),
+        _ => None,
     }
 }
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    common::init_logging();
-    let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
+    let _logging = common::init_logging();
+    let server = args.listen.bind()?;
     let addr = server.local_addr();
+    let server = server.handler_class(websocket_handler(addr, args.listen.scheme()));
     common::announce(args.listen.scheme(), addr);
     let handle = {
         let args = args.clone();
@@ -98,7 +135,7 @@ fn main() -> greenws::Result<()> {
 
     let stopper = handle.stopper();
     if let Err(e) = ctrlc::set_handler(move || {
-        eprintln!("stopping (Ctrl-C)");
+        log::warn!("stopping (Ctrl-C)");
         stopper.stop(Duration::from_secs(5));
     }) {
         log::warn!("Ctrl-C will not stop the server gracefully: {e}");
@@ -111,7 +148,7 @@ fn main() -> greenws::Result<()> {
         }
         let url = format!("{}://{local}/", args.listen.scheme());
         if let Err(e) = webbrowser::open(&url) {
-            eprintln!("could not open a browser ({e}); open {url} yourself");
+            log::warn!("could not open a browser ({e}); open {url} yourself");
         }
     }
     handle.wait();

@@ -76,7 +76,10 @@ pub fn write_head(
 }
 
 /// Appends the current time as an HTTP date, formatted at most once a
-/// second per thread.
+/// second per thread. Never inlined: inlined into a caller that blocks, the
+/// thread-local's address could be computed before a blocking point and
+/// used after the greenlet resumed on another worker.
+#[inline(never)]
 pub fn append_http_date(out: &mut Vec<u8>) {
     thread_local! {
         static CACHE: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };

@@ -6,6 +6,11 @@ use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use percent_encoding::percent_decode_str;
 
+/// The most bytes of empty lines skipped before a request line (ten CRLF
+/// pairs, Apache's default of ten blank lines); more is refused with 400.
+/// RFC 9112 section 2.2 asks a server to ignore at least one.
+pub const MAX_LEADING_EMPTY_BYTES: usize = 20;
+
 /// Size limits on a request head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeadLimits {
@@ -18,6 +23,19 @@ pub struct HeadLimits {
     pub max_headers: usize,
     /// Largest declared `Content-Length` (else 413).
     pub max_body: u64,
+}
+
+impl HeadLimits {
+    /// The most bytes a request head can take within these limits: the
+    /// empty lines skipped before it, the request line and its line ending,
+    /// and the header block. Given more than this, [`parse_head`] never asks
+    /// for more bytes: it returns a head or an error.
+    pub fn max_head_bytes(&self) -> usize {
+        MAX_LEADING_EMPTY_BYTES
+            .saturating_add(self.max_request_line)
+            .saturating_add(2)
+            .saturating_add(self.max_header_bytes)
+    }
 }
 
 /// How the request body is delimited.
@@ -130,16 +148,22 @@ fn bad(why: impl Into<String>) -> HeadError {
 /// Looks for a complete request head at the start of `buf`.
 ///
 /// Returns `Ok(None)` while more bytes are needed (and the limits still
-/// allow them), or the head and the number of bytes it took (including any
-/// empty lines before the request line, which are skipped).
+/// allow them), or the head and the number of bytes it took (including the
+/// empty lines before the request line, which are skipped: at most
+/// [`MAX_LEADING_EMPTY_BYTES`] of them).
 pub fn parse_head(
     buf: &[u8],
     limits: &HeadLimits,
 ) -> Result<Option<(RequestHead, usize)>, HeadError> {
-    // Empty lines before a request line are allowed and ignored.
+    // A few empty lines before a request line are allowed and ignored.
     let mut start = 0;
     while buf[start..].starts_with(b"\r\n") || buf[start..].starts_with(b"\n") {
         start += if buf[start] == b'\r' { 2 } else { 1 };
+        if start > MAX_LEADING_EMPTY_BYTES {
+            return Err(bad(format!(
+                "more than {MAX_LEADING_EMPTY_BYTES} bytes of empty lines before the request line"
+            )));
+        }
     }
     let rest = &buf[start..];
     let Some(line_end) = memchr::memchr(b'\n', rest) else {
@@ -246,7 +270,7 @@ fn build_head(
             _ => return Err(bad("more than one Host header")),
         }
     }
-    let framing = body_framing(&headers, limits)?;
+    let framing = body_framing(&headers, version, limits)?;
     let keep_alive = connection_keep_alive(&headers, version);
     let expect_continue = match headers.get(EXPECT) {
         None => false,
@@ -309,31 +333,49 @@ fn split_target(method: &Method, target: &str) -> Result<(String, Option<String>
     Ok((path, query))
 }
 
-/// Decides the body framing, refusing what could be read two ways.
-fn body_framing(headers: &HeaderMap, limits: &HeadLimits) -> Result<BodyFraming, HeadError> {
-    let mut codings = Vec::new();
-    for value in headers.get_all(TRANSFER_ENCODING) {
-        let value = value
-            .to_str()
-            .map_err(|_| bad("Transfer-Encoding is not ASCII"))?;
-        for coding in value.split(',') {
-            codings.push(coding.trim().to_ascii_lowercase());
-        }
-    }
+/// Decides the body framing by RFC 9112 section 6, refusing what could be
+/// read two ways (the request could hide another one behind it):
+/// Transfer-Encoding in HTTP/1.0, Transfer-Encoding with Content-Length,
+/// Transfer-Encoding that does not end in `chunked` (once), and
+/// conflicting or invalid Content-Length values. A list of equal
+/// Content-Length values counts as one.
+fn body_framing(
+    headers: &HeaderMap,
+    version: Version,
+    limits: &HeadLimits,
+) -> Result<BodyFraming, HeadError> {
     let has_length = headers.contains_key(CONTENT_LENGTH);
-    if !codings.is_empty() {
+    if headers.contains_key(TRANSFER_ENCODING) {
+        if version == Version::HTTP_10 {
+            return Err(bad("Transfer-Encoding in an HTTP/1.0 request"));
+        }
         if has_length {
             return Err(bad("both Content-Length and Transfer-Encoding"));
         }
-        if let Some(other) = codings.iter().find(|c| *c != "chunked") {
-            return if other.is_empty() {
-                Err(bad("empty Transfer-Encoding"))
-            } else {
-                Err(HeadError::NotImplemented(other.clone()))
-            };
+        let mut codings = Vec::new();
+        for value in headers.get_all(TRANSFER_ENCODING) {
+            let value = value
+                .to_str()
+                .map_err(|_| bad("Transfer-Encoding is not ASCII"))?;
+            for coding in value.split(',') {
+                let coding = coding.trim_matches([' ', '\t']);
+                if coding.is_empty() {
+                    return Err(bad("an empty element in Transfer-Encoding"));
+                }
+                codings.push(coding.to_ascii_lowercase());
+            }
         }
-        if codings.len() > 1 {
+        if codings.last().map(String::as_str) != Some("chunked") {
+            return Err(bad(
+                "Transfer-Encoding does not end in chunked: the body length is unknown",
+            ));
+        }
+        let others = &codings[..codings.len() - 1];
+        if others.iter().any(|c| c == "chunked") {
             return Err(bad("chunked applied more than once"));
+        }
+        if let Some(other) = others.first() {
+            return Err(HeadError::NotImplemented(other.clone()));
         }
         return Ok(BodyFraming::Chunked);
     }
@@ -454,6 +496,63 @@ mod tests {
     }
 
     #[test]
+    fn leading_empty_lines_limit_at_n_and_n_plus_one() {
+        let with = |empty: &str| format!("{empty}GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+        assert_eq!(
+            parse(&with(&"\r\n".repeat(10))).unwrap().unwrap().1,
+            20 + 27
+        );
+        assert!(parse(&with(&"\n".repeat(20))).unwrap().is_some());
+        assert!(parse(&"\r\n".repeat(10)).unwrap().is_none());
+        for over in ["\n".repeat(21), "\r\n".repeat(11)] {
+            let e = parse(&with(&over)).unwrap_err();
+            assert_eq!(e.status(), StatusCode::BAD_REQUEST);
+            assert!(e.message().contains("empty lines"), "{}", e.message());
+            // Refused without waiting for the request line.
+            assert!(parse(&over).is_err());
+        }
+    }
+
+    #[test]
+    fn past_max_head_bytes_a_head_is_complete_or_refused() {
+        // Whatever the bytes, a buffer longer than `max_head_bytes` never
+        // asks for more: the connection's read buffer needs no more room.
+        let max = LIMITS.max_head_bytes();
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut random = |alphabet: &[u8]| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            alphabet[(seed % alphabet.len() as u64) as usize]
+        };
+        let mut shapes: Vec<Vec<u8>> = vec![
+            b"\r\n".repeat(max),
+            b"\n".repeat(max),
+            b"G".repeat(max + 2),
+            [&b"GET / HTTP/1.1\r\n"[..], &b"X: v\r\n".repeat(max)].concat(),
+            [&b"GET / HTTP/1.1\r\nX: "[..], &b"v".repeat(max)].concat(),
+            [
+                &b"\r\n".repeat(10)[..],
+                &b"GET / HTTP/1.1\r\nX: "[..],
+                &b"v".repeat(max),
+            ]
+            .concat(),
+        ];
+        for _ in 0..200 {
+            shapes.push((0..max + 64).map(|_| random(b"\r\n:G/ Xv")).collect());
+        }
+        for shape in &shapes {
+            for len in max + 1..shape.len().min(max + 64) {
+                assert!(
+                    !matches!(parse_head(&shape[..len], &LIMITS), Ok(None)),
+                    "{:?}",
+                    String::from_utf8_lossy(&shape[..len])
+                );
+            }
+        }
+    }
+
+    #[test]
     fn request_line_limit_at_n_and_n_plus_one() {
         // "GET " + path + " HTTP/1.1" == max_request_line
         let fixed = "GET  HTTP/1.1".len();
@@ -543,18 +642,33 @@ mod tests {
                 "Transfer-Encoding: gzip, chunked",
                 StatusCode::NOT_IMPLEMENTED,
             ),
+            ("Transfer-Encoding: chunked, gzip", StatusCode::BAD_REQUEST),
+            ("Transfer-Encoding: x-custom", StatusCode::BAD_REQUEST),
             (
-                "Transfer-Encoding: chunked, gzip",
+                "Transfer-Encoding: x-custom, chunked",
                 StatusCode::NOT_IMPLEMENTED,
             ),
-            ("Transfer-Encoding: x-custom", StatusCode::NOT_IMPLEMENTED),
             ("Transfer-Encoding: ,", StatusCode::BAD_REQUEST),
+            ("Transfer-Encoding: chunked,", StatusCode::BAD_REQUEST),
             ("Expect: something-else", StatusCode::EXPECTATION_FAILED),
         ];
         for (headers, status) in cases {
             let raw = format!("POST / HTTP/1.1\r\nHost: h\r\n{headers}\r\n\r\n");
             assert_eq!(parse(&raw).unwrap_err().status(), status, "{headers}");
         }
+    }
+
+    #[test]
+    fn transfer_encoding_in_http_1_0_is_faulty_framing() {
+        for headers in [
+            "Transfer-Encoding: chunked",
+            "Transfer-Encoding: chunked\r\nContent-Length: 5",
+        ] {
+            let raw = format!("POST / HTTP/1.0\r\n{headers}\r\nConnection: keep-alive\r\n\r\n");
+            assert_eq!(parse(&raw).unwrap_err().status(), StatusCode::BAD_REQUEST);
+        }
+        let h = head("POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\n");
+        assert_eq!(h.framing, BodyFraming::Length(5));
     }
 
     #[test]

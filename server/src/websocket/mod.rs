@@ -1,73 +1,48 @@
 //! WebSocket: the handler class, the full-duplex `WebSocket` handle, and
 //! gevent-websocket's `Resource` / `WebSocketApplication` on top.
 //!
-//! tungstenite provides the protocol codec (frame headers, opcodes, close
-//! codes, the accept key); this module owns the hand-off from HTTP, the
-//! duplex I/O, limits, the heartbeat and the closing handshake.
+//! The protocol itself (frames, the decoder, close codes, the opening
+//! handshake) is the sans-IO [`proto::websocket`](crate::proto::websocket);
+//! this module owns the hand-off from HTTP, the duplex I/O, limits, the
+//! heartbeat and the closing handshake.
+//!
+//! One file, one job: `config.rs` (settings), `handler.rs` and `origin.rs`
+//! (the handler class), `upgrade.rs` (the app takes the connection),
+//! `handshake_request.rs` (the request, kept for the socket's life),
+//! `socket.rs` (the handle and its API), `reader.rs`, `writer.rs`,
+//! `closing.rs`, `heartbeat.rs` (its machinery), `messages.rs`,
+//! `prepared.rs`, `resource.rs`, `hub.rs` and `broker/` (how a hub reaches
+//! the members of other instances: in-process, or Redis pub/sub).
 
-mod decoder;
-mod handshake;
+mod broker;
+mod closing;
+mod config;
+mod deflate;
+mod handler;
+mod handshake_request;
+mod heartbeat;
 mod hub;
-mod message;
+mod messages;
+mod origin;
+mod prepared;
+mod reader;
 mod resource;
 mod socket;
+#[cfg(test)]
+mod tests;
+mod upgrade;
+mod writer;
 
-use std::time::Duration;
-
-pub(crate) use handshake::Offer;
-pub use handshake::WebSocketHandler;
-pub use hub::{Hub, MemberId};
-pub use message::{CloseReason, Message};
+pub use broker::BrokerStats;
+pub use config::WebSocketConfig;
+pub(crate) use deflate::{client_offer, negotiate_as_client};
+pub use deflate::{ContextTakeover, DeflateConfig, NegotiationError};
+pub use handler::WebSocketHandler;
+pub use handshake_request::HandshakeRequest;
+pub use hub::{Hub, HubBuilder, MemberId};
+pub use messages::Messages;
+pub use prepared::PreparedMessage;
 pub use resource::{Resource, WebSocketApplication};
-pub use socket::{PreparedMessage, WebSocket};
-
-/// Limits, timeouts and heartbeat of the WebSockets a
-/// [`WebSocketHandler`] accepts. Every field has a default:
-///
-/// ```
-/// use std::time::Duration;
-/// let config = greenws::WebSocketConfig {
-///     ping_interval: Some(Duration::from_secs(20)),
-///     dead_peer_timeout: Some(Duration::from_secs(60)),
-///     ..greenws::WebSocketConfig::default()
-/// };
-/// let handler = greenws::WebSocketHandler::new().config(config);
-/// # let _ = handler;
-/// ```
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebSocketConfig {
-    /// Largest message, all fragments together (else close 1009).
-    /// Default 16 MiB.
-    pub max_message_size: usize,
-    /// Largest single frame (else close 1009). Default 16 MiB.
-    pub max_frame_size: usize,
-    /// While a greenlet waits in `receive`, send a Ping this often. Default
-    /// none.
-    pub ping_interval: Option<Duration>,
-    /// Close a peer that sent nothing at all (not even a Pong) for this
-    /// long; its `receive` returns `Err(Error::Timeout)`. Default none.
-    pub dead_peer_timeout: Option<Duration>,
-    /// How long `close` waits for the peer's Close. Default 5 s.
-    pub close_timeout: Duration,
-    /// How long a `send` may wait for a peer that does not read before the
-    /// connection is dropped. Default 30 s.
-    pub send_timeout: Duration,
-    /// The kernel's send buffer for each socket (`SO_SNDBUF`), which bounds
-    /// how much a peer that does not read can hold up. Default: the
-    /// kernel's own sizing.
-    pub send_buffer: Option<usize>,
-}
-
-impl Default for WebSocketConfig {
-    fn default() -> Self {
-        WebSocketConfig {
-            max_message_size: 16 << 20,
-            max_frame_size: 16 << 20,
-            ping_interval: None,
-            dead_peer_timeout: None,
-            close_timeout: Duration::from_secs(5),
-            send_timeout: Duration::from_secs(30),
-            send_buffer: None,
-        }
-    }
-}
+pub(crate) use socket::Handshake;
+pub use socket::WebSocket;
+pub use upgrade::{Upgrade, WebSocketOffer};

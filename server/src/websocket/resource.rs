@@ -5,42 +5,83 @@ use std::sync::Arc;
 
 use http::StatusCode;
 
-use super::{Message, WebSocket};
+use super::{HandshakeRequest, Upgrade, WebSocket};
+use crate::proto::websocket::{CloseCode, CloseReason, Message};
 use crate::{App, Request, Response};
 
 /// An application driven by WebSocket events, like gevent-websocket's
 /// `WebSocketApplication`. One value serves every connection on its path;
-/// each callback gets the connection it is about.
+/// each connection has a [`Session`](Self::Session) of its own, made by
+/// [`on_open`](Self::on_open) and handed to every later callback, so
+/// per-connection state needs no map keyed by socket.
 ///
 /// ```
-/// use greenws::{Message, WebSocket, WebSocketApplication};
+/// use greenws::{HandshakeRequest, Message, WebSocket, WebSocketApplication};
 ///
+/// /// Echoes, and counts what each connection sent.
 /// struct Echo;
+///
 /// impl WebSocketApplication for Echo {
-///     fn on_message(&self, ws: &WebSocket, message: Message) {
+///     type Session = usize;
+///
+///     fn on_open(&self, _ws: &WebSocket, _request: &HandshakeRequest) -> usize {
+///         0
+///     }
+///
+///     fn on_message(&self, received: &mut usize, ws: &WebSocket, message: Message) {
+///         *received += 1;
 ///         let _ = ws.send(message);
 ///     }
 /// }
 /// ```
 pub trait WebSocketApplication: Send + Sync + 'static {
-    /// A client connected.
-    fn on_open(&self, ws: &WebSocket) {
-        let _ = ws;
-    }
+    /// What the application keeps for each connection (`()` for nothing).
+    type Session: Send;
+
+    /// A client connected: make its session. `request` is the handshake
+    /// (query string, headers, cookies), for authentication say; it stays
+    /// readable as [`WebSocket::request`].
+    fn on_open(&self, ws: &WebSocket, request: &HandshakeRequest) -> Self::Session;
 
     /// A message arrived (never called without one).
-    fn on_message(&self, ws: &WebSocket, message: Message);
+    fn on_message(&self, session: &mut Self::Session, ws: &WebSocket, message: Message);
 
-    /// The connection closed. `code` and `reason` are the peer's Close
-    /// frame's; 1005 when its Close carried no code, 1006 when the
+    /// The connection closed: the last call, with the session. `reason`
+    /// is the peer's Close frame's code and reason; its code is
+    /// [`CloseCode::NO_STATUS`] (1005) when the Close carried none, and
+    /// [`CloseCode::ABNORMAL`] (1006, with the error as reason) when the
     /// connection ended without a closing handshake.
-    fn on_close(&self, ws: &WebSocket, code: u16, reason: &str) {
-        let _ = (ws, code, reason);
+    fn on_close(&self, session: Self::Session, ws: &WebSocket, reason: &CloseReason) {
+        let _ = (session, ws, reason);
+    }
+}
+
+/// A WebSocket application whatever its session type: what a route holds.
+trait Connections: Send + Sync {
+    /// Drives one connection through the application's callbacks.
+    fn serve(&self, ws: &WebSocket);
+}
+
+impl<A: WebSocketApplication> Connections for A {
+    fn serve(&self, ws: &WebSocket) {
+        let mut session = self.on_open(ws, ws.request());
+        let reason = loop {
+            match ws.receive() {
+                Ok(Some(message)) => self.on_message(&mut session, ws, message),
+                Ok(None) => {
+                    break ws
+                        .close_reason()
+                        .unwrap_or_else(|| CloseReason::new(CloseCode::NO_STATUS, ""))
+                }
+                Err(e) => break CloseReason::new(CloseCode::ABNORMAL, e.to_string()),
+            }
+        };
+        self.on_close(session, ws, &reason);
     }
 }
 
 enum Route {
-    WebSocket(Arc<dyn WebSocketApplication>),
+    WebSocket(Arc<dyn Connections>),
     App(Arc<dyn App>),
 }
 
@@ -52,12 +93,14 @@ enum Route {
 /// (`/static/*`), or `*` alone for every path.
 ///
 /// ```no_run
-/// use greenws::{Message, Resource, Response, WebSocket, WebSocketApplication,
-///               WebSocketHandler, WsgiServer};
+/// use greenws::{HandshakeRequest, Message, Resource, Response, WebSocket,
+///               WebSocketApplication, WebSocketHandler, WsgiServer};
 ///
 /// struct Echo;
 /// impl WebSocketApplication for Echo {
-///     fn on_message(&self, ws: &WebSocket, message: Message) {
+///     type Session = ();
+///     fn on_open(&self, _ws: &WebSocket, _request: &HandshakeRequest) {}
+///     fn on_message(&self, _session: &mut (), ws: &WebSocket, message: Message) {
 ///         let _ = ws.send(message);
 ///     }
 /// }
@@ -114,33 +157,10 @@ impl App for Resource {
         match route {
             None => Response::error(StatusCode::NOT_FOUND, "Not Found"),
             Some(Route::App(app)) => app.call(request),
-            Some(Route::WebSocket(app)) => match request.websocket() {
-                Some(ws) => {
-                    run(app.as_ref(), &ws);
-                    Response::upgraded()
-                }
-                None => Response::error(
-                    StatusCode::UPGRADE_REQUIRED,
-                    "Upgrade Required: this path speaks WebSocket",
-                )
-                .with_header("upgrade", "websocket"),
-            },
+            Some(Route::WebSocket(app)) => request.upgrade(|ws| {
+                app.serve(&ws);
+                Ok(())
+            }),
         }
     }
-}
-
-/// Drives one connection through an application's callbacks.
-fn run(app: &dyn WebSocketApplication, ws: &WebSocket) {
-    app.on_open(ws);
-    let (code, reason) = loop {
-        match ws.receive() {
-            Ok(Some(message)) => app.on_message(ws, message),
-            Ok(None) => match ws.close_reason() {
-                Some(close) => break (close.code, close.reason),
-                None => break (1005, String::new()),
-            },
-            Err(e) => break (1006, e.to_string()),
-        }
-    };
-    app.on_close(ws, code, &reason);
 }

@@ -43,7 +43,11 @@ impl Drop for Browser {
 
 impl Browser {
     pub fn launch(chromium: &PathBuf) -> Browser {
-        let profile = std::env::temp_dir().join(format!("greenws-chromium-{}", std::process::id()));
+        // One profile per browser: two in one test binary must not share it.
+        static LAUNCHED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let nth = LAUNCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let profile =
+            std::env::temp_dir().join(format!("greenws-chromium-{}-{nth}", std::process::id()));
         std::fs::create_dir_all(&profile).unwrap();
         let mut child = Command::new(chromium)
             .args([

@@ -7,6 +7,7 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use greenws::proto::websocket::{FrameHeader, OpCode, MAX_HEADER_LEN};
 use tungstenite::client::IntoClientRequest;
 use tungstenite::handshake::client::Response;
 use tungstenite::stream::MaybeTlsStream;
@@ -51,6 +52,21 @@ impl Raw {
         Raw::over(TcpStream::connect(addr).unwrap(), path)
     }
 
+    /// Connects with a receive buffer of `bytes` (the kernel's own
+    /// sizing otherwise grows it to megabytes): for a client that does not
+    /// read, so that what the server sends it soon waits in the server.
+    pub fn connect_with_receive_buffer(addr: SocketAddr, path: &str, bytes: usize) -> Raw {
+        let socket = socket2::Socket::new(
+            socket2::Domain::for_address(addr),
+            socket2::Type::STREAM,
+            None,
+        )
+        .unwrap();
+        socket.set_recv_buffer_size(bytes).unwrap();
+        socket.connect(&addr.into()).unwrap();
+        Raw::over(socket.into(), path)
+    }
+
     /// Performs the handshake on an already connected stream.
     pub fn over(mut stream: TcpStream, path: &str) -> Raw {
         stream
@@ -84,23 +100,20 @@ impl Raw {
 
     /// Reads one (unmasked, server) frame: (first byte, payload).
     pub fn read_frame(&mut self) -> std::io::Result<(u8, Vec<u8>)> {
-        let mut head = [0u8; 2];
-        self.stream.read_exact(&mut head)?;
-        let len = match head[1] & 0x7f {
-            126 => {
-                let mut b = [0u8; 2];
-                self.stream.read_exact(&mut b)?;
-                u16::from_be_bytes(b) as usize
+        // The header byte by byte, until the crate's parser has all of it.
+        let mut head = Vec::with_capacity(MAX_HEADER_LEN);
+        let header = loop {
+            let mut byte = [0u8; 1];
+            self.stream.read_exact(&mut byte)?;
+            head.push(byte[0]);
+            match FrameHeader::parse(&head) {
+                Ok(Some((header, _))) => break header,
+                Ok(None) => {}
+                Err(e) => panic!("the server sent a malformed frame header: {e}"),
             }
-            127 => {
-                let mut b = [0u8; 8];
-                self.stream.read_exact(&mut b)?;
-                u64::from_be_bytes(b) as usize
-            }
-            n => n as usize,
         };
-        assert_eq!(head[1] & 0x80, 0, "server frames are not masked");
-        let mut payload = vec![0; len];
+        assert_eq!(header.mask, None, "server frames are not masked");
+        let mut payload = vec![0; header.payload_len as usize];
         self.stream.read_exact(&mut payload)?;
         Ok((head[0], payload))
     }
@@ -115,39 +128,36 @@ impl Raw {
         }
     }
 
-    /// True when the server closed the TCP connection.
+    /// True when the server closed the TCP connection (reading what it
+    /// still sends on the way); false when it stays open for the read
+    /// timeout (10 s).
     pub fn is_closed(&mut self) -> bool {
         let mut buf = [0u8; 64];
         loop {
             match self.stream.read(&mut buf) {
-                Ok(0) | Err(_) => return true,
+                Ok(0) => return true,
                 Ok(_) => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return false
+                }
+                Err(e) => panic!("reading from the server: {e}"),
             }
         }
     }
 }
 
-/// A client frame.
+/// A client frame: `first` is the first byte as sent (FIN, RSV bits and
+/// opcode, reserved ones included), masked unless told not to.
 pub fn frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
-    let mask = [0x12, 0x34, 0x56, 0x78];
-    let bit = if masked { 0x80 } else { 0 };
-    let mut out = vec![first];
-    match payload.len() {
-        n if n < 126 => out.push(bit | n as u8),
-        n if n < 65536 => {
-            out.push(bit | 126);
-            out.extend_from_slice(&(n as u16).to_be_bytes());
-        }
-        n => {
-            out.push(bit | 127);
-            out.extend_from_slice(&(n as u64).to_be_bytes());
-        }
-    }
-    if masked {
-        out.extend_from_slice(&mask);
-        out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-    } else {
-        out.extend_from_slice(payload);
-    }
+    let mask = masked.then_some([0x12, 0x34, 0x56, 0x78]);
+    let mut out = Vec::new();
+    FrameHeader::new(OpCode::Binary, payload.len() as u64, mask).append_frame(payload, &mut out);
+    out[0] = first;
     out
 }

@@ -6,8 +6,15 @@ use std::fmt;
 /// what [`WebSocket::send`] takes (along with `&str`, `String`, `&[u8]` and
 /// `Vec<u8>`, which convert).
 ///
-/// [`WebSocket::receive`]: super::WebSocket::receive
-/// [`WebSocket::send`]: super::WebSocket::send
+/// ```
+/// use greenws::Message;
+/// let text = Message::from("hello");
+/// assert_eq!(text.as_text(), Some("hello"));
+/// assert_eq!(Message::from(vec![1u8, 2]).len(), 2);
+/// ```
+///
+/// [`WebSocket::receive`]: crate::WebSocket::receive
+/// [`WebSocket::send`]: crate::WebSocket::send
 #[derive(Clone, PartialEq, Eq)]
 pub enum Message {
     /// A text message (always valid UTF-8).
@@ -102,15 +109,4 @@ impl From<&Message> for Message {
     fn from(message: &Message) -> Self {
         message.clone()
     }
-}
-
-/// A close code and reason, as sent in a Close frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CloseReason {
-    /// The status code (1000 normal, 1001 going away, 1002 protocol error,
-    /// 1007 invalid data, 1008 policy, 1009 too big, 1011 server error,
-    /// 1013 try again later...).
-    pub code: u16,
-    /// The reason text (may be empty).
-    pub reason: String,
 }

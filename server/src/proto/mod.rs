@@ -1,0 +1,18 @@
+//! The protocol layer: sans-IO state machines and pure functions over
+//! bytes. Nothing here touches a socket, a timer or a greenlet; the
+//! connection loop and the WebSocket handle ask these what to do and move
+//! the bytes. Public so that it can be tested, fuzzed and reused (a client,
+//! a load generator, a test peer) on its own.
+//!
+//! - [`tokens`]: comma-separated header lists (`Connection`, `Upgrade`,
+//!   `Sec-WebSocket-Protocol`...).
+//! - [`cookies`]: the `Cookie` request header.
+//! - [`http`]: HTTP/1.1's client role (a request head out, a response
+//!   head and the start of its body in).
+//! - [`websocket`]: RFC 6455 for both roles: frames, the incremental
+//!   decoder, close codes, and the opening handshake.
+
+pub mod cookies;
+pub mod http;
+pub mod tokens;
+pub mod websocket;
