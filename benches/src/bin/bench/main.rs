@@ -2,7 +2,10 @@
 //! (`setup.rs`), each contender started fresh for every run, the order of
 //! the contenders shuffled in every round, every error kept; then one table
 //! per group of workloads and setup, the runtime micro-benchmarks, and
-//! (after a full run) `benches/RESULTS.md` and `benches/results.png`.
+//! the benchmarks that start their own servers (`standalone.rs`:
+//! permessage-deflate against Node's ws, fan-out through Redis, client
+//! connections), and (after a full run) `benches/RESULTS.md` and
+//! `benches/results.png`.
 //!
 //! ```text
 //! bash benches/run.sh                 # everything, full scale (RESULTS.md rewritten)
@@ -16,6 +19,7 @@ mod contenders;
 mod measure;
 mod results_file;
 mod setup;
+mod standalone;
 mod table;
 mod why;
 mod workloads;
@@ -41,8 +45,9 @@ pub struct Cli {
     /// connections): checks that everything works; not for comparison.
     #[arg(long)]
     quick: bool,
-    /// Only these workloads (comma-separated ids, see --list); the
-    /// workloads they derive their rates from run too.
+    /// Only these workloads or standalone benchmarks (comma-separated
+    /// ids, see --list); the workloads they derive their rates from run
+    /// too.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Only this setup.
@@ -147,6 +152,13 @@ fn main() {
     } else {
         Vec::new()
     };
+    let standalone: Vec<standalone::SectionRun> = standalone::STANDALONE
+        .iter()
+        .filter(|s| {
+            (cli.only.is_empty() && cli.setup.is_none()) || cli.only.iter().any(|id| id == s.id)
+        })
+        .map(|s| standalone::run(&bench, s, scale.quick))
+        .collect();
     let elapsed = started.elapsed().as_secs_f64();
     let run = results_file::RunInfo {
         command: results_file::command_line(),
@@ -160,7 +172,7 @@ fn main() {
             .map(|&s| (s, bench.pinning.borrow().describe(s)))
             .collect(),
     };
-    let text = results_file::generated_section(&run, &outcomes, &runtime);
+    let text = results_file::generated_section(&run, &outcomes, &runtime, &standalone);
     println!("{text}");
     eprintln!("benchmark finished in {elapsed:.0} s");
     let complete = cli.only.is_empty() && cli.setup.is_none();
@@ -172,6 +184,18 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&scratch);
+    let not_done: Vec<&str> = standalone
+        .iter()
+        .filter_map(|s| s.failure.as_deref())
+        .collect();
+    if std::env::var("CI").is_ok_and(|ci| ci == "true") && !not_done.is_empty() {
+        eprintln!(
+            "CI=true: {} standalone benchmark(s) not run or failed: {}",
+            not_done.len(),
+            not_done.join("; ")
+        );
+        std::process::exit(1);
+    }
 }
 
 /// The workloads asked for, with the workloads they depend on, in
@@ -189,7 +213,8 @@ fn select(all: &[Workload], only: &[String]) -> Vec<Workload> {
         }
     }
     for id in only {
-        if !all.iter().any(|w| &w.id == id) {
+        let standalone = standalone::STANDALONE.iter().any(|s| s.id == id);
+        if !standalone && !all.iter().any(|w| &w.id == id) {
             eprintln!("unknown workload {id:?}; see --list");
             std::process::exit(2);
         }
@@ -211,6 +236,10 @@ fn list(all: &[Workload]) {
             setups.join(", "),
             w.contenders.join(", ")
         );
+    }
+    println!("\nstandalone benchmarks (id: title; each starts its own servers):");
+    for s in standalone::STANDALONE {
+        println!("  {}: {}", s.id, s.title);
     }
     println!("\ncontenders:");
     for c in contenders::CONTENDERS {
