@@ -6,7 +6,7 @@
 #   bash benches/run.sh               every workload in both setups, and the
 #                                     standalone benchmarks (deflate, fan-out
 #                                     through Redis, client connections), full
-#                                     scale (about 75 minutes); rewrites the
+#                                     scale (about an hour); rewrites the
 #                                     generated part of benches/RESULTS.md and
 #                                     results.png
 #   bash benches/run.sh --quick       every workload at small scale (about 3
