@@ -1,9 +1,13 @@
 """The seed's own stack, for the benchmark: gevent's pywsgi with
 gevent-websocket, serving /test (text) and the WebSocket /echo.
 
-    python gevent_server.py PORT
+    python gevent_server.py PORT [WORKERS]
+
+WORKERS is ignored: gevent runs one thread. Accepted sockets get
+TCP_NODELAY, as every other server in the benchmark sets it.
 """
 
+import socket
 import sys
 
 from gevent import monkey
@@ -31,8 +35,16 @@ def app(environ, start_response):
     return [b"Not Found"]
 
 
+class NoDelayServer(pywsgi.WSGIServer):
+    """pywsgi's server, with Nagle's algorithm off on each connection."""
+
+    def handle(self, sock, address):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().handle(sock, address)
+
+
 if __name__ == "__main__":
     port = int(sys.argv[1])
-    server = pywsgi.WSGIServer(("127.0.0.1", port), app, handler_class=WebSocketHandler, log=None)
+    server = NoDelayServer(("127.0.0.1", port), app, handler_class=WebSocketHandler, log=None)
     print(f"Serving on http://127.0.0.1:{port}", flush=True)
     server.serve_forever()

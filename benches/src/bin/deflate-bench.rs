@@ -119,14 +119,19 @@ fn main() {
         .unwrap();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average before: {}", load.trim());
+    let mut errors = 0;
+    let mut connections_not_held = 0;
     if o.what != "idle" {
-        runtime.block_on(wire(&o));
+        errors = runtime.block_on(wire(&o));
     }
     if o.what != "wire" {
-        runtime.block_on(idle(&o));
+        connections_not_held = runtime.block_on(idle(&o));
     }
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("load average after: {}", load.trim());
+    // For benches/run.sh, which marks the section invalid when either is
+    // above 0.
+    println!("RESULT errors={errors} connections_not_held={connections_not_held}");
 }
 
 // ---- servers ----
@@ -587,7 +592,8 @@ struct WireRun {
 
 type WireResults = BTreeMap<(Workload, Program, bool), Vec<WireRun>>;
 
-async fn wire(o: &Options) {
+/// Runs and reports the wire benchmark; gives the echo errors of all runs.
+async fn wire(o: &Options) -> u64 {
     let node = Server::start(Program::Node, o);
     let greenws = Server::start(Program::Greenws, o);
     let servers = [(Program::Greenws, &greenws), (Program::Node, &node)];
@@ -642,6 +648,7 @@ async fn wire(o: &Options) {
         }
     }
     report_wire(&results, o);
+    results.values().flatten().map(|run| run.errors).sum()
 }
 
 async fn wire_run(
@@ -779,7 +786,9 @@ fn report_wire(results: &WireResults, o: &Options) {
 
 // ---- idle ----
 
-async fn idle(o: &Options) {
+/// Runs and reports the idle benchmark; gives how many connections of all
+/// runs failed to open or to echo.
+async fn idle(o: &Options) -> u64 {
     let echoes = o.idle_echoes;
     let rounds = o.rounds.min(3);
     println!();
@@ -790,6 +799,7 @@ async fn idle(o: &Options) {
     );
     let plain = Workload::Market.messages(echoes.max(1));
     let mut results: BTreeMap<(Program, &str), Vec<f64>> = BTreeMap::new();
+    let mut not_held = 0;
     for round in 0..rounds {
         let mut order = vec![
             (Program::Greenws, Some(CHROMIUM_OFFER)),
@@ -818,6 +828,7 @@ async fn idle(o: &Options) {
             let after = rss_bytes(server.pid());
             if held.len() < o.idle {
                 println!("  {}: only {} connections held", program.name(), held.len());
+                not_held += (o.idle - held.len()) as u64;
             }
             let per = (after as f64 - before as f64) / held.len().max(1) as f64 / 1024.0;
             let label = match offer {
@@ -834,6 +845,7 @@ async fn idle(o: &Options) {
     for ((program, label), values) in results {
         println!("| {} | {label} | {} |", program.name(), cell(values, 2));
     }
+    not_held
 }
 
 /// Opens `count` connections (200 at a time), each echoing the first

@@ -1,7 +1,8 @@
 //! The fastest Rust WebSocket stack: fastwebsockets with hyper 1 for HTTP
 //! and the upgrade, on tokio's multi-thread runtime. Same endpoints as
 //! `greenws-server`: `/test`, `/echo`, `/data`, `/chat`.
-//! `fastws-server PORT WORKERS`.
+//! `fastws-server PORT WORKERS|default [CERT.pem KEY.pem]` (TLS with
+//! tokio-rustls, configured as greenws configures rustls).
 //!
 //! Written as its documentation shows: a `FragmentCollector` for whole
 //! messages, the split halves for the chat (the write half behind a tokio
@@ -27,10 +28,10 @@ async fn route(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     if path == "/test" {
-        return Ok(benches::test_page());
+        return Ok(benches::peer::test_page());
     }
     let Ok((response, upgrade)) = upgrade::upgrade(&mut req) else {
-        return Ok(benches::not_found());
+        return Ok(benches::peer::not_found());
     };
     tokio::spawn(async move {
         let Ok(ws) = upgrade.await else { return };
@@ -109,7 +110,7 @@ async fn chat_member(ws: fastwebsockets::WebSocket<Upgraded>, chat: broadcast::S
 }
 
 fn main() {
-    let args = benches::server_args();
+    let args = benches::peer::server_args();
     let (chat, _) = broadcast::channel(1024);
-    benches::serve_hyper(&args, move |req| route(req, chat.clone()));
+    benches::peer::serve_hyper(&args, move |req| route(req, chat.clone()));
 }

@@ -1,6 +1,13 @@
 //! greenws serving the benchmark endpoints: `/test` (text), WebSocket
 //! `/echo`, `/data` (100 points, 1 ms apart) and `/chat` (a broadcast hub).
-//! `greenws-server PORT WORKERS`; no access log.
+//!
+//! `greenws-server PORT WORKERS|default [CERT.pem KEY.pem]`
+//!
+//! Logging is set up as the demo and the examples ship it
+//! (`server/examples/common/mod.rs`): [`greenws::logging`] on stderr (a
+//! bounded buffer and a writer thread, never blocking a worker), `greenws`
+//! at `info` (the access log, one line per request) unless `RUST_LOG` says
+//! otherwise. `RUST_LOG=warn` turns the access log off.
 
 use std::time::Duration;
 
@@ -52,11 +59,14 @@ fn data(req: &mut Request) -> Response {
 }
 
 fn main() -> greenws::Result<()> {
-    let args = benches::server_args();
-    green::Config::new()
-        .workers(args.workers)
-        .apply()
-        .expect("settings apply at start");
+    let args = benches::peer::server_args();
+    let _logging = greenws::logging::init("warn,greenws=info").expect("the only logger");
+    if let Some(workers) = args.workers {
+        green::Config::new()
+            .workers(workers)
+            .apply()
+            .expect("settings apply at start");
+    }
     let resource = Resource::new()
         .app("/test", |_req: &mut Request| {
             Response::bytes("text/plain", "Yes this is a test!".as_bytes())
@@ -71,9 +81,11 @@ fn main() -> greenws::Result<()> {
         );
     let mut server =
         WsgiServer::bind(("127.0.0.1", args.port))?.handler_class(WebSocketHandler::new());
-    if let [cert, key] = args.rest.as_slice() {
+    let mut scheme = "http";
+    if let Some((cert, key)) = &args.tls {
         server = server.tls(cert, key)?;
+        scheme = "https";
     }
-    println!("Serving on http://{}", server.local_addr());
+    println!("Serving on {scheme}://{}", server.local_addr());
     server.serve_forever(resource)
 }

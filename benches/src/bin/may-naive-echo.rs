@@ -2,14 +2,16 @@
 //! one coroutine per connection, tungstenite's blocking `accept` and
 //! `read`/`send` on may's `TcpStream`, no duplex. A 4 KiB read buffer
 //! (tungstenite's 128 KiB default would only make it look worse).
-//! `may-naive-echo PORT WORKERS`; answers a WebSocket on any path.
+//! `may-naive-echo PORT WORKERS|default`; answers a WebSocket on any path.
 
 use may::net::TcpListener;
 use tungstenite::protocol::WebSocketConfig;
 
 fn main() {
-    let benches::ServerArgs { port, workers, .. } = benches::server_args();
-    may::config().set_workers(workers);
+    let benches::peer::ServerArgs { port, workers, .. } = benches::peer::server_args();
+    if let Some(workers) = workers {
+        may::config().set_workers(workers);
+    }
     let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind");
     println!("Serving on http://{}", listener.local_addr().unwrap());
     for stream in listener.incoming() {

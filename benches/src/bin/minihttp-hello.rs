@@ -1,6 +1,6 @@
 //! may_minihttp's hello server: the HTTP ceiling on the same runtime.
 //!
-//! `minihttp-hello PORT WORKERS` answers every request with
+//! `minihttp-hello PORT WORKERS|default` answers every request with
 //! `Hello, World!`.
 
 use std::io;
@@ -19,8 +19,10 @@ impl HttpService for Hello {
 }
 
 fn main() {
-    let benches::ServerArgs { port, workers, .. } = benches::server_args();
-    may::config().set_workers(workers);
+    let benches::peer::ServerArgs { port, workers, .. } = benches::peer::server_args();
+    if let Some(workers) = workers {
+        may::config().set_workers(workers);
+    }
     let server = HttpServer(Hello)
         .start(("127.0.0.1", port))
         .expect("may_minihttp starts");

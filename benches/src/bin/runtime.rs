@@ -1,45 +1,69 @@
-//! Runtime micro-benchmarks: green against std threads and tokio tasks.
+//! Runtime micro-benchmarks: green against tokio tasks, std threads and
+//! plain may coroutines.
 //!
 //! ```text
-//! cargo run --release -p benches --bin runtime -- [--workers N] [--rounds R]
+//! cargo run --release -p benches --bin runtime -- [--workers N|default] [--rounds R] [--quick]
 //! ```
 //!
-//! Three workloads, each done the same way on the three executors, all
-//! started from inside the executor (a greenlet, a tokio task, a thread):
+//! `bash benches/run.sh` runs it in both setups (pinned to CPU 0 with one
+//! worker, and unpinned at the default worker count) and puts its table in
+//! RESULTS.md.
+//!
+//! Three workloads, each done the same way on every executor, all started
+//! from inside the executor (a greenlet, a tokio task, a thread):
 //! - spawn+join: spawn a task that returns a number, wait for it;
 //! - switch: two tasks hand a turn back and forth; green and tokio yield
 //!   while it is not theirs, threads park until unparked;
 //! - queue ping-pong: two tasks bounce a message over a pair of queues
 //!   (green `Queue`, tokio unbounded mpsc, std mpsc).
 //!
-//! Each cell is the median of R rounds, in nanoseconds per operation.
+//! spawn+join also runs on plain `may::coroutine::spawn` (the runtime green
+//! is built on, without green's reuse of finished coroutines and local
+//! start): the column that shows what those two cost or save.
+//!
+//! In every round the executors run in a new random order; a cell is the
+//! median nanoseconds per operation over the rounds with the lowest and
+//! highest in parentheses, and a ratio column the median (and range) of
+//! the ratios taken round by round.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
+use benches::rng::Rng;
+use benches::stats::Summary;
+
 struct Args {
-    workers: usize,
+    /// `None`: each runtime's default worker count.
+    workers: Option<usize>,
     rounds: usize,
+    quick: bool,
 }
 
 fn parse_args() -> Args {
     let mut args = Args {
-        workers: 1,
+        workers: Some(1),
         rounds: 7,
+        quick: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let mut value = |name: &str| -> usize {
-            it.next()
-                .and_then(|v| v.parse().ok())
-                .unwrap_or_else(|| panic!("{name} needs a number"))
-        };
+        let mut value =
+            |name: &str| -> String { it.next().unwrap_or_else(|| panic!("{name} needs a value")) };
         match flag.as_str() {
-            "--workers" => args.workers = value("--workers"),
-            "--rounds" => args.rounds = value("--rounds"),
+            "--workers" => {
+                let v = value("--workers");
+                args.workers = (v != "default").then(|| v.parse().expect("--workers N|default"));
+            }
+            "--rounds" => args.rounds = value("--rounds").parse().expect("--rounds R"),
+            "--quick" => {
+                args.quick = true;
+                args.rounds = args.rounds.min(3);
+            }
             "-h" | "--help" => {
-                println!("usage: runtime [--workers N (default 1)] [--rounds R (default 7)]");
+                println!(
+                    "usage: runtime [--workers N|default (default 1)] [--rounds R (default 7)] [--quick]"
+                );
                 std::process::exit(0);
             }
             other => panic!("unknown flag {other}; try --help"),
@@ -48,18 +72,53 @@ fn parse_args() -> Args {
     args
 }
 
-/// Runs `f(n)` `rounds` times and gives the median nanoseconds per operation.
-fn median_ns(rounds: usize, n: u64, mut f: impl FnMut(u64)) -> f64 {
-    f(n / 10); // warm-up
-    let mut samples: Vec<f64> = (0..rounds)
-        .map(|_| {
-            let t = Instant::now();
-            f(n);
-            t.elapsed().as_nanos() as f64 / n as f64
-        })
-        .collect();
-    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    samples[samples.len() / 2]
+/// One executor's way of doing a workload `n` times.
+type Job<'a> = Box<dyn FnMut(u64) + 'a>;
+
+/// A workload on each executor (in column order; `None` where it does not
+/// apply), with its operation count per executor.
+struct Workload<'a> {
+    name: &'static str,
+    jobs: Vec<Option<(Job<'a>, u64)>>,
+}
+
+const COLUMNS: [&str; 4] = ["green", "tokio", "std threads", "may::coroutine::spawn"];
+
+/// Runs every job of `workload` `rounds` times, in a new order each round;
+/// gives the nanoseconds per operation of each job in each round.
+fn measure(workload: &mut Workload, rounds: usize, rng: &mut Rng) -> Vec<Vec<f64>> {
+    let mut per_job = vec![Vec::new(); workload.jobs.len()];
+    for (job, n) in workload.jobs.iter_mut().flatten() {
+        job(*n / 10); // warm-up
+    }
+    for _ in 0..rounds {
+        let mut order: Vec<usize> = (0..workload.jobs.len()).collect();
+        rng.shuffle(&mut order);
+        for i in order {
+            if let Some((job, n)) = &mut workload.jobs[i] {
+                let t = Instant::now();
+                job(*n);
+                per_job[i].push(t.elapsed().as_nanos() as f64 / *n as f64);
+            }
+        }
+    }
+    per_job
+}
+
+fn cell(values: &[f64]) -> String {
+    match Summary::of(values) {
+        Some(s) => format!("{:.0} ({:.0}-{:.0})", s.median, s.min, s.max),
+        None => String::new(),
+    }
+}
+
+/// `other / green` round by round: how many times faster green is.
+fn ratio(green: &[f64], other: &[f64]) -> String {
+    let ratios: Vec<f64> = green.iter().zip(other).map(|(g, o)| o / g).collect();
+    match Summary::of(&ratios) {
+        Some(s) => format!("{:.2}x ({:.2}-{:.2})", s.median, s.min, s.max),
+        None => String::new(),
+    }
 }
 
 // ---- green ----
@@ -119,6 +178,21 @@ fn green_queue_ping_pong(n: u64) {
     .join()
     .unwrap();
     echo.join().unwrap();
+}
+
+// ---- plain may ----
+
+fn may_spawn_join(n: u64) {
+    // Safety: the coroutines use no thread-locals across blocking calls.
+    let outer = unsafe {
+        may::coroutine::spawn(move || {
+            for i in 0..n {
+                let inner = may::coroutine::spawn(move || i);
+                assert_eq!(inner.join().ok(), Some(i));
+            }
+        })
+    };
+    outer.join().unwrap();
 }
 
 // ---- tokio ----
@@ -228,53 +302,79 @@ fn thread_queue_ping_pong(n: u64) {
 
 fn main() {
     let args = parse_args();
-    green::Config::new()
-        .workers(args.workers)
+    let mut config = green::Config::new();
+    if let Some(workers) = args.workers {
+        config = config.workers(workers);
+    }
+    config
         .apply()
         .expect("settings apply before the first spawn");
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.workers)
-        .build()
-        .expect("tokio runtime");
-    let r = args.rounds;
-
-    println!(
-        "runtime micro-benchmarks: {} worker thread(s) for green and tokio, median of {r} rounds, ns per operation (lower is better)\n",
-        args.workers
-    );
-    println!("| workload | green | tokio | std threads | tokio / green | threads / green |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    let rows: [(&str, [f64; 3]); 3] = [
-        (
-            "spawn + join",
-            [
-                median_ns(r, 200_000, green_spawn_join),
-                median_ns(r, 200_000, |n| tokio_spawn_join(&rt, n)),
-                median_ns(r, 5_000, thread_spawn_join),
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(workers) = args.workers {
+        builder.worker_threads(workers);
+    }
+    let rt = builder.build().expect("tokio runtime");
+    let scale = if args.quick { 10 } else { 1 };
+    let mut workloads = [
+        Workload {
+            name: "spawn + join",
+            jobs: vec![
+                Some((Box::new(green_spawn_join) as Job, 200_000 / scale)),
+                Some((Box::new(|n| tokio_spawn_join(&rt, n)), 200_000 / scale)),
+                Some((Box::new(thread_spawn_join), 5_000 / scale)),
+                Some((Box::new(may_spawn_join), 50_000 / scale)),
             ],
-        ),
-        (
-            "switch between two tasks",
-            [
-                median_ns(r, 1_000_000, green_switch),
-                median_ns(r, 1_000_000, |n| tokio_switch(&rt, n)),
-                median_ns(r, 50_000, thread_switch),
+        },
+        Workload {
+            name: "switch between two tasks",
+            jobs: vec![
+                Some((Box::new(green_switch) as Job, 1_000_000 / scale)),
+                Some((Box::new(|n| tokio_switch(&rt, n)), 1_000_000 / scale)),
+                Some((Box::new(thread_switch), 50_000 / scale)),
+                None,
             ],
-        ),
-        (
-            "queue ping-pong (round trip)",
-            [
-                median_ns(r, 200_000, green_queue_ping_pong),
-                median_ns(r, 200_000, |n| tokio_queue_ping_pong(&rt, n)),
-                median_ns(r, 50_000, thread_queue_ping_pong),
+        },
+        Workload {
+            name: "queue ping-pong (round trip)",
+            jobs: vec![
+                Some((Box::new(green_queue_ping_pong) as Job, 200_000 / scale)),
+                Some((Box::new(|n| tokio_queue_ping_pong(&rt, n)), 200_000 / scale)),
+                Some((Box::new(thread_queue_ping_pong), 50_000 / scale)),
+                None,
             ],
-        ),
+        },
     ];
-    for (name, [g, t, s]) in rows {
-        println!(
-            "| {name} | {g:.0} | {t:.0} | {s:.0} | {:.2}x | {:.1}x |",
-            t / g,
-            s / g
-        );
+    let mut rng = Rng::new(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+    );
+    let workers = green::Config::current().workers;
+    println!(
+        "`runtime --workers {}{}`: {workers} worker thread(s) for green, may and tokio; {} rounds, the executors \
+         in a new order each round; nanoseconds per operation, median (lowest-highest); ratio columns: \
+         how many times faster green is, per round.\n",
+        args.workers.map_or("default".to_string(), |w| w.to_string()),
+        if args.quick { " --quick" } else { "" },
+        args.rounds,
+    );
+    print!("| workload |");
+    for c in COLUMNS {
+        print!(" {c} |");
+    }
+    for c in &COLUMNS[1..] {
+        print!(" {c} / green |");
+    }
+    println!("\n|---|{}", "---:|".repeat(COLUMNS.len() * 2 - 1));
+    for workload in &mut workloads {
+        let per_job = measure(workload, args.rounds, &mut rng);
+        print!("| {} |", workload.name);
+        for values in &per_job {
+            print!(" {} |", cell(values));
+        }
+        for values in &per_job[1..] {
+            print!(" {} |", ratio(&per_job[0], values));
+        }
+        println!();
     }
 }

@@ -1,7 +1,8 @@
 //! The popular async peer: hyper 1 for HTTP and the upgrade,
 //! tokio-tungstenite for WebSocket, on tokio's multi-thread runtime.
 //! Same endpoints as `greenws-server`: `/test`, `/echo`, `/data`, `/chat`.
-//! `tokio-server PORT WORKERS`.
+//! `tokio-server PORT WORKERS|default [CERT.pem KEY.pem]` (TLS with
+//! tokio-rustls, configured as greenws configures rustls).
 //!
 //! Written as a competent user would: one task per connection, a split
 //! stream and a `tokio::sync::broadcast` channel for the chat, and a 4 KiB
@@ -30,10 +31,10 @@ async fn route(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_owned();
     if path == "/test" {
-        return Ok(benches::test_page());
+        return Ok(benches::peer::test_page());
     }
     let Some(key) = req.headers().get(SEC_WEBSOCKET_KEY).cloned() else {
-        return Ok(benches::not_found());
+        return Ok(benches::peer::not_found());
     };
     let upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
@@ -110,7 +111,7 @@ async fn chat_member(ws: Ws, chat: broadcast::Sender<Message>) {
 }
 
 fn main() {
-    let args = benches::server_args();
+    let args = benches::peer::server_args();
     let (chat, _) = broadcast::channel(1024);
-    benches::serve_hyper(&args, move |req| route(req, chat.clone()));
+    benches::peer::serve_hyper(&args, move |req| route(req, chat.clone()));
 }
