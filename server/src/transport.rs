@@ -52,6 +52,10 @@ impl Write for Raw<'_> {
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
         self.0.try_write(data)
     }
+    /// rustls hands over every pending record at once: one system call.
+    fn write_vectored(&mut self, parts: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        self.0.try_write_vectored(parts)
+    }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
@@ -180,11 +184,7 @@ impl Transport {
         match self {
             Transport::Plain(io) => io.write_all_parts(head, payload, deadline),
             Transport::Tls(tls) => {
-                {
-                    let mut session = tls.session.lock();
-                    session.writer().write_all(head)?;
-                    session.writer().write_all(payload)?;
-                }
+                write_plaintext(&mut tls.session.lock(), head, payload)?;
                 tls.flush(deadline)
             }
         }
@@ -204,8 +204,7 @@ impl Transport {
                 if session.wants_write() {
                     return Err(ErrorKind::WouldBlock.into());
                 }
-                session.writer().write_all(head)?;
-                session.writer().write_all(payload)?;
+                write_plaintext(&mut session, head, payload)?;
                 flush_now(&mut session, &tls.io)?;
                 Ok(head.len() + payload.len())
             }
@@ -241,6 +240,24 @@ impl Transport {
         use std::os::fd::AsRawFd;
         crate::sys::unacknowledged_bytes(self.tcp().as_raw_fd()).unwrap_or(0)
     }
+}
+
+/// Gives `head` then `payload` to the session as one write, so that a
+/// WebSocket frame whose header and payload fit in one TLS record goes out
+/// as one record (written apart, they were two records and two system
+/// calls per message).
+fn write_plaintext(session: &mut Connection, head: &[u8], payload: &[u8]) -> io::Result<()> {
+    let parts = [io::IoSlice::new(head), io::IoSlice::new(payload)];
+    let taken = session.writer().write_vectored(&parts)?;
+    // The session's buffer is unlimited: it takes everything. Should a
+    // limit ever be set, the rest goes in order all the same.
+    if taken < head.len() {
+        session.writer().write_all(&head[taken..])?;
+        session.writer().write_all(payload)?;
+    } else {
+        session.writer().write_all(&payload[taken - head.len()..])?;
+    }
+    Ok(())
 }
 
 /// Moves pending TLS records to the socket until it would block.
