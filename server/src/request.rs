@@ -34,7 +34,7 @@ pub struct Request<'c> {
 
 /// Progress through the request body.
 pub(crate) struct BodyState {
-    framing: BodyRemaining,
+    remaining: BodyRemaining,
     max_body: u64,
     /// How long each read may wait (`Limits::body_timeout`).
     timeout: Duration,
@@ -49,6 +49,7 @@ pub(crate) struct BodyState {
     error: Option<Error>,
 }
 
+/// What of the request body is still to be read.
 enum BodyRemaining {
     Done,
     Length(u64),
@@ -63,7 +64,7 @@ impl<'c> Request<'c> {
         io: &'c mut ConnIo,
         limits: &crate::Limits,
     ) -> Self {
-        let framing = match head.framing {
+        let remaining = match head.framing {
             RequestBodyFraming::Empty => BodyRemaining::Done,
             RequestBodyFraming::Length(n) => BodyRemaining::Length(n),
             RequestBodyFraming::Chunked => BodyRemaining::Chunked(Box::new(ChunkedDecoder::new(
@@ -71,10 +72,10 @@ impl<'c> Request<'c> {
                 limits.max_header_bytes,
             ))),
         };
-        let continue_pending = head.expect_continue && !matches!(framing, BodyRemaining::Done);
+        let continue_pending = head.expect_continue && !matches!(remaining, BodyRemaining::Done);
         Request {
             body: BodyState {
-                framing,
+                remaining,
                 max_body: limits.max_body,
                 timeout: limits.body_timeout,
                 pace: Pace::new(limits.min_body_rate),
@@ -239,7 +240,7 @@ impl<'c> Request<'c> {
     /// one into a buffer that doubles, up to the limit.
     pub fn read_body(&mut self) -> Result<Vec<u8>, Error> {
         let limit = usize::try_from(self.body.max_body).unwrap_or(usize::MAX);
-        let known = match self.body.framing {
+        let known = match self.body.remaining {
             // The head was refused unless the length was within the limit.
             BodyRemaining::Length(n) => usize::try_from(n).unwrap_or(limit),
             _ => 0,
@@ -268,7 +269,7 @@ impl<'c> Request<'c> {
 
     /// True when the whole body was read (or there was none).
     pub(crate) fn body_finished(&self) -> bool {
-        matches!(self.body.framing, BodyRemaining::Done)
+        matches!(self.body.remaining, BodyRemaining::Done)
     }
 
     /// What is left of the body now that the app is done with it.
@@ -294,7 +295,7 @@ impl<'c> Request<'c> {
     /// `limit` more bytes and `time`; true if it did.
     #[inline(never)]
     pub(crate) fn drain_body(&mut self, limit: u64, time: Duration) -> bool {
-        if matches!(self.body.framing, BodyRemaining::Length(left) if left > limit) {
+        if matches!(self.body.remaining, BodyRemaining::Length(left) if left > limit) {
             return false;
         }
         self.body.drain_deadline = deadline::after(time);
@@ -333,7 +334,7 @@ impl<'c> Request<'c> {
                 self.body.pace.deadline(self.body.timeout, 0),
                 self.body.drain_deadline,
             );
-            match &mut self.body.framing {
+            match &mut self.body.remaining {
                 BodyRemaining::Done => return Ok(0),
                 BodyRemaining::Length(left) => {
                     if self.io.buffered().is_empty() {
@@ -353,7 +354,7 @@ impl<'c> Request<'c> {
                     }
                     *left -= n as u64;
                     if *left == 0 {
-                        self.body.framing = BodyRemaining::Done;
+                        self.body.remaining = BodyRemaining::Done;
                     }
                     return Ok(n);
                 }
@@ -371,12 +372,12 @@ impl<'c> Request<'c> {
                     out[..n].copy_from_slice(&self.io.buffered()[step.data.clone()]);
                     self.io.consume(step.consumed);
                     if decoder.is_done() {
-                        self.body.framing = BodyRemaining::Done;
+                        self.body.remaining = BodyRemaining::Done;
                     }
                     if n > 0 {
                         return Ok(n);
                     }
-                    if matches!(self.body.framing, BodyRemaining::Done) {
+                    if matches!(self.body.remaining, BodyRemaining::Done) {
                         return Ok(0);
                     }
                     if step.consumed == 0 {
