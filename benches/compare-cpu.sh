@@ -13,7 +13,9 @@
 # time comes from /proc/PID/stat around the load (ticks for HTTP, the load
 # generator's reading for echo). Rounds alternate the order (old, new, then
 # new, old); the summary gives each build's median and spread (min..max),
-# and the load average, since other work on the machine adds noise.
+# the median of the per-round ratios new/old (each round runs both builds
+# back to back, so drift in the machine's load cancels out better), and the
+# load average, since other work on the machine adds noise.
 set -euo pipefail
 
 OLD=${1:?OLD_DIR}
@@ -28,7 +30,10 @@ trap 'rm -rf "$OUT"' EXIT
 
 # Starts example $2 of build $1 pinned to CPU 0; sets PID and PORT.
 start_server() {
-    local log="$OUT/server.out"
+    # A file of its own: the shell truncates a redirect in the background
+    # child, so a reused file could still show the last server's port.
+    local log
+    log=$(mktemp "$OUT/server.XXXXXX")
     RUST_LOG=warn taskset -c 0 "$1/target/release/examples/$2" --port 0 >"$log" 2>"$OUT/server.err" &
     PID=$!
     for _ in $(seq 1 200); do
@@ -96,3 +101,11 @@ summary "http old (us/request)" "$OUT/http-old"
 summary "http new (us/request)" "$OUT/http-new"
 summary "echo old (us/message)" "$OUT/echo-old"
 summary "echo new (us/message)" "$OUT/echo-new"
+ratio() { # name old-file new-file
+    paste "$2" "$3" | awk '{print $2 / $1}' | sort -n | awk -v name="$1" '{v[NR] = $1} END {
+        m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%-26s median %8.3f      spread %.3f..%.3f   (per round)\n", name, m, v[1], v[NR]
+    }'
+}
+ratio "http new/old" "$OUT/http-old" "$OUT/http-new"
+ratio "echo new/old" "$OUT/echo-old" "$OUT/echo-new"
