@@ -131,8 +131,8 @@
 //!
 //! ## Layers
 //!
-//! Imports point down this list only, and no two files import each other
-//! (the map is in the repository's `ARCHITECTURE.md`):
+//! Imports point down this list only (the map is in the repository's
+//! `ARCHITECTURE.md`):
 //!
 //! 1. [`proto`]: sans-IO, bytes in and decisions out. [`proto::http`] parses
 //!    request heads and decides, in the server role, how a response is
