@@ -7,8 +7,9 @@
 //! - [`tokens`]: comma-separated header lists (`Connection`, `Upgrade`,
 //!   `Sec-WebSocket-Protocol`...).
 //! - [`cookies`]: the `Cookie` request header.
-//! - [`http`]: HTTP/1.1's client role (a request head out, a response
-//!   head and the start of its body in).
+//! - [`http`]: HTTP/1.1 for both roles: request heads, the chunked
+//!   coding, the server's response heads; the client's request head out,
+//!   a response head and the start of its body in.
 //! - [`websocket`]: RFC 6455 for both roles: frames, the incremental
 //!   decoder, close codes, and the opening handshake.
 
