@@ -8,10 +8,12 @@ use crate::Error;
 /// The default stack size of a coroutine: 64 KiB.
 ///
 /// Stack pages are mapped lazily, so a larger stack costs address space, not
-/// memory: a coroutine that only ever uses 6 KiB of its stack keeps about two
-/// pages resident (the page at the top it runs in, and the bottom page where
-/// may writes its overflow sentinel). 64 KiB leaves room for parsing, logging
-/// and formatting in handlers without being wasteful.
+/// memory: a coroutine keeps resident only the pages its calls have touched
+/// (a greenlet that waits 6 KiB deep keeps two; [`trim_stack`](crate::trim_stack)
+/// gives back those below its current depth, and the bottom page, where the
+/// coroutine library writes its overflow sentinel, is released while the
+/// greenlet runs). 64 KiB leaves room for parsing, logging and formatting in
+/// handlers without being wasteful.
 pub const DEFAULT_STACK_SIZE: usize = 64 * 1024;
 
 /// The smallest stack size accepted: 16 KiB.

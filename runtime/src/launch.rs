@@ -97,7 +97,9 @@ pub(crate) fn launch(body: Body, fresh: Option<Fresh>) -> Result<Coroutine, Erro
 /// the idle list has room.
 fn run_bodies(first: Body, reusable: bool, stack_bytes: usize) {
     crate::overflow::ensure_alt_stack();
-    crate::stack::record_bounds(stack_bytes);
+    let bounds = crate::stack::record_bounds(stack_bytes);
+    // Restores the sentinel when this coroutine ends, unwinding included.
+    let _sentinel = crate::stack::SentinelPage::release(bounds);
     let slot = interrupt::slot();
     let mut body = first;
     if !body(&slot) || !reusable {

@@ -41,20 +41,10 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let registration = shared.registry.register(&socket);
     let transport = match &shared.tls {
         None => Transport::plain(socket),
-        Some(config) => {
-            let deadline = deadline::after(shared.limits.header_timeout);
-            match Transport::tls(socket, config.clone(), deadline) {
-                Ok(transport) => {
-                    // The handshake went deep; the connection may live long.
-                    green::trim_stack();
-                    transport
-                }
-                Err(e) => {
-                    log::debug!("{peer}: TLS handshake failed: {e}");
-                    return;
-                }
-            }
-        }
+        Some(config) => match tls_handshake(socket, config, &shared, peer) {
+            Some(transport) => transport,
+            None => return,
+        },
     };
     let io = ConnIo::new(transport, &shared.limits, registration.entry.clone());
     let mut conn = Connection {
@@ -70,6 +60,31 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         Ending::Drop => {}
         Ending::Close => conn.close(),
         Ending::CloseAfterLinger => conn.linger_close(),
+    }
+}
+
+/// The server's TLS handshake on an accepted socket; `None` (logged) when
+/// it fails. Out of line: its locals (a rustls connection is built on the
+/// stack) would otherwise widen `serve`'s frame, which every connection,
+/// plain ones included, keeps for its whole life, an idle WebSocket too.
+#[inline(never)]
+fn tls_handshake(
+    socket: Arc<DuplexStream>,
+    config: &Arc<rustls::ServerConfig>,
+    shared: &Shared,
+    peer: SocketAddr,
+) -> Option<Transport> {
+    let deadline = deadline::after(shared.limits.header_timeout);
+    match Transport::tls(socket, config.clone(), deadline) {
+        Ok(transport) => {
+            // The handshake went deep; the connection may live long.
+            green::trim_stack();
+            Some(transport)
+        }
+        Err(e) => {
+            log::debug!("{peer}: TLS handshake failed: {e}");
+            None
+        }
     }
 }
 

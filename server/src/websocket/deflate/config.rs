@@ -46,12 +46,13 @@ pub enum ContextTakeover {
 /// Why, as measured (release build, zlib-rs 0.6; `deflate::measure` for
 /// the codec, `benches/deflate.sh` for whole connections):
 ///
-/// - Memory: the peer's history is all an idle connection keeps. 10 000
-///   idle connections that exchanged ten 4 KiB JSON messages with
-///   Chromium's offer hold 17.2 KiB resident each with these defaults,
-///   14.8 KiB without compression; a 4 KiB history would make it 19.2 KiB,
-///   and [`prefer_ratio`](Self::prefer_ratio) holds about 420 KiB of heap.
-///   Firefox's offer adds nothing (no history).
+/// - Memory: the peer's history is almost all an idle connection keeps
+///   for compression. 10 000 idle connections that exchanged ten 4 KiB
+///   JSON messages with Chromium's offer hold 13.2 KiB resident each with
+///   these defaults, 10.8 KiB without compression (2.4 KiB more: the
+///   2 KiB history and the codec's bookkeeping); a 4 KiB history would add
+///   2 KiB more, and [`prefer_ratio`](Self::prefer_ratio) holds about
+///   420 KiB of heap. Firefox's offer (no history) adds 0.4 KiB.
 /// - The peer's ratio: Chromium compresses at level 6 with the window the
 ///   server names. With 2 KiB of context it sends 19.7% of 4 KiB
 ///   market-data JSON whose values change and 20.7% of 100-byte chat
