@@ -7,7 +7,8 @@
 //! slot, socket and registry entry it held stays taken for good, silently.
 //! Here a handler of our own, installed over generator's, recognises a
 //! fault at the stack pointer, writes what happened to stderr and aborts
-//! the process instead; any other fault goes on to the handler that was
+//! the process instead (without the message if stderr does not take it
+//! within a second: a pipe nobody reads); any other fault goes on to the handler that was
 //! there before (generator's, then Rust's or the default one).
 //!
 //! The handler runs on the thread's alternate signal stack (the overflowed
@@ -26,6 +27,10 @@ const MAX_FRAME: usize = 1024 * 1024;
 /// Bytes above the stack pointer that a function may still use (x86-64's
 /// red zone is 128).
 const RED_ZONE: usize = 256;
+
+/// How long the overflow message may wait for a stderr that does not
+/// take it (a full pipe) before the process ends without it.
+const STDERR_WAIT_MS: libc::c_int = 1000;
 
 /// Size of an alternate signal stack made here.
 const ALT_STACK_SIZE: usize = 64 * 1024;
@@ -120,6 +125,22 @@ unsafe fn stack_pointer(context: *mut libc::c_void) -> Option<usize> {
     }
 }
 
+/// True when stderr takes a write without blocking, within
+/// `STDERR_WAIT_MS`. A pipe that nobody reads (a stuck log collector)
+/// would otherwise hold the process in the write for ever instead of
+/// ending it. A pipe that polls writable has a free buffer page, which
+/// takes the whole message (shorter than `PIPE_BUF`, so written at once).
+fn stderr_takes_the_message() -> bool {
+    let mut stderr = libc::pollfd {
+        fd: libc::STDERR_FILENO,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // Safety: poll(2) on one pollfd that lives for the call.
+    let ready = unsafe { libc::poll(&mut stderr, 1, STDERR_WAIT_MS) };
+    ready == 1 && stderr.revents & libc::POLLOUT != 0
+}
+
 /// SIGSEGV and SIGBUS: abort with a message on a stack overflow, pass
 /// anything else on. Only async-signal-safe calls in here.
 extern "C" fn on_fault(
@@ -134,9 +155,11 @@ extern "C" fn on_fault(
         address < sp.saturating_add(RED_ZONE) && sp.saturating_sub(address) <= MAX_FRAME
     });
     if overflow {
-        // Safety: write(2) and abort(3) are async-signal-safe.
+        // Safety: poll(2), write(2) and abort(3) are async-signal-safe.
         unsafe {
-            libc::write(libc::STDERR_FILENO, MESSAGE.as_ptr().cast(), MESSAGE.len());
+            if stderr_takes_the_message() {
+                libc::write(libc::STDERR_FILENO, MESSAGE.as_ptr().cast(), MESSAGE.len());
+            }
             libc::abort();
         }
     }

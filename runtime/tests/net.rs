@@ -82,66 +82,10 @@ fn write_all_parts_to_a_closed_peer_is_an_error() {
 // that is swallowed shows up as a greenlet still running at `BOUND` (it
 // spins in its wait loop), or as a result other than `Killed`.
 
-/// How long a killed or timed-out call may take to end: far more than it
-/// needs, far less than the waits it is stopped in.
-const BOUND: Duration = Duration::from_secs(10);
-
-/// The limit given to `with_timeout`.
-const LIMIT: Duration = Duration::from_millis(100);
-
-/// A blocking call, ready to run in a greenlet; it describes its outcome
-/// if it ever returns.
-type Blocking = Box<dyn FnOnce() -> String + Send>;
-
-/// What the call needs kept alive until it ends (its peer, mostly).
-type Keep = Box<dyn std::any::Any>;
-
-/// Kills the call while it blocks; `join` must say `Killed`.
-fn assert_stopped_by_kill(name: &str, setup: fn() -> (Blocking, Keep)) {
-    let (call, keep) = setup();
-    let entered = green::Event::new();
-    let greenlet = {
-        let entered = entered.clone();
-        green::spawn(move || {
-            entered.set();
-            call()
-        })
-    };
-    entered.wait();
-    // Usually lets the call reach its wait first; a kill that lands
-    // before must give `Killed` all the same.
-    std::thread::sleep(Duration::from_millis(20));
-    greenlet.kill();
-    match greenlet.join_timeout(BOUND) {
-        Ok(Err(green::Error::Killed)) => {}
-        Ok(other) => panic!("{name}: killed while blocked, join gave {other:?}"),
-        Err(_) => panic!("{name}: still running {BOUND:?} after the kill"),
-    }
-    drop(keep);
-}
-
-/// Runs the call under `with_timeout(LIMIT)`; it must give `Err(Timeout)`.
-fn assert_stopped_by_timeout(name: &str, setup: fn() -> (Blocking, Keep)) {
-    let (call, keep) = setup();
-    let greenlet = green::spawn(move || green::with_timeout(LIMIT, call));
-    match greenlet.join_timeout(BOUND) {
-        Ok(Ok(Err(green::Timeout { limit }))) => assert_eq!(limit, LIMIT),
-        Ok(other) => panic!("{name}: under with_timeout gave {other:?}"),
-        Err(_) => panic!("{name}: still running {BOUND:?} after its {LIMIT:?} timeout"),
-    }
-    drop(keep);
-}
-
-macro_rules! stopped_by_kill_and_timeout {
-    ($($test:ident: $setup:expr;)*) => {$(
-        #[test]
-        fn $test() {
-            let name = stringify!($test);
-            assert_stopped_by_kill(name, $setup);
-            assert_stopped_by_timeout(name, $setup);
-        }
-    )*};
-}
+#[macro_use]
+#[path = "support/stopped.rs"]
+mod stopped;
+use stopped::{Keep, BOUND};
 
 /// A duplex whose peer stays silent and has not read anything.
 fn silent_pair() -> (Arc<DuplexStream>, Keep) {

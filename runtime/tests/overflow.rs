@@ -3,11 +3,15 @@
 //! for ever. Run in a child process (this test binary again).
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Set in the child process, which then overflows a greenlet's stack.
 const CHILD: &str = "GREEN_TEST_OVERFLOW_CHILD";
+/// Set in the child process to fill its stderr (a pipe nobody reads)
+/// before the overflow.
+const STALLED_STDERR: &str = "GREEN_TEST_OVERFLOW_STALLED_STDERR";
 
 /// How long the child may take to end: far more than it needs.
 const BOUND: Duration = Duration::from_secs(60);
@@ -22,7 +26,23 @@ fn recurse(n: u64) -> u64 {
     }
 }
 
+/// Fills stderr (a pipe) until a write would block, as a log collector
+/// that stopped reading leaves it.
+fn fill_stderr() {
+    // Safety: fcntl and write on the process's own stderr descriptor.
+    unsafe {
+        let flags = libc::fcntl(libc::STDERR_FILENO, libc::F_GETFL);
+        libc::fcntl(libc::STDERR_FILENO, libc::F_SETFL, flags | libc::O_NONBLOCK);
+        let block = [b'.'; 4096];
+        while libc::write(libc::STDERR_FILENO, block.as_ptr().cast(), block.len()) > 0 {}
+        libc::fcntl(libc::STDERR_FILENO, libc::F_SETFL, flags);
+    }
+}
+
 fn overflow_a_greenlet() {
+    if std::env::var_os(STALLED_STDERR).is_some() {
+        fill_stderr();
+    }
     let lock = std::sync::Arc::new(green::sync::Mutex::new(()));
     let held = lock.clone();
     let deep = green::spawn(move || {
@@ -42,28 +62,11 @@ fn a_greenlet_stack_overflow_ends_the_process_with_a_message() {
     if std::env::var_os(CHILD).is_some() {
         return overflow_a_greenlet();
     }
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "a_greenlet_stack_overflow_ends_the_process_with_a_message",
-            "--nocapture",
-        ])
-        .env(CHILD, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > BOUND {
-            child.kill().unwrap();
-            panic!("the process still runs {BOUND:?} after the overflow");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let mut child = overflow_in_a_child(
+        "a_greenlet_stack_overflow_ends_the_process_with_a_message",
+        false,
+    );
+    let status = wait_for_the_end(&mut child);
     let (mut stdout, mut stderr) = (String::new(), String::new());
     child
         .stdout
@@ -83,4 +86,50 @@ fn a_greenlet_stack_overflow_ends_the_process_with_a_message() {
         "stderr: {stderr}"
     );
     assert!(!stdout.contains("join returned"), "stdout: {stdout}");
+}
+
+/// Runs this test binary again, as the child that overflows (the test
+/// `name` in it), with stdout and stderr on pipes.
+fn overflow_in_a_child(name: &str, stalled_stderr: bool) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", name, "--nocapture"])
+        .env(CHILD, "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if stalled_stderr {
+        command.env(STALLED_STDERR, "1");
+    }
+    command.spawn().unwrap()
+}
+
+/// Waits for the child to end; fails if it still runs after `BOUND`.
+fn wait_for_the_end(child: &mut Child) -> ExitStatus {
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if started.elapsed() > BOUND {
+            child.kill().unwrap();
+            panic!("the process still runs {BOUND:?} after the overflow");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_stack_overflow_ends_the_process_even_when_stderr_is_stalled() {
+    if std::env::var_os(CHILD).is_some() {
+        return overflow_a_greenlet();
+    }
+    // The child fills its stderr, a pipe this process does not read until
+    // the child ended: the message cannot be written, the abort must
+    // happen all the same.
+    let mut child = overflow_in_a_child(
+        "a_stack_overflow_ends_the_process_even_when_stderr_is_stalled",
+        true,
+    );
+    let status = wait_for_the_end(&mut child);
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
 }

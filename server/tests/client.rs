@@ -3,13 +3,18 @@
 //! what the handshake sends, and each way opening a connection can fail,
 //! with the error that says so.
 
+#[path = "support/raw_peer.rs"]
+mod raw_peer;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 use greenws::http::StatusCode;
 use greenws::proto::http::client::{ResponseError, ResponseLimits};
-use greenws::proto::websocket::{accept_key, ClientHandshakeError, FrameHeader, OpCode};
+use greenws::proto::websocket::{ClientHandshakeError, FrameHeader, OpCode};
+use raw_peer::{accept_for, raw_peer};
+
 use greenws::{
     ClientBuilder, CloseCode, ConnectStep, DeflateConfig, Error, Message, NegotiationError,
     Request, Response, ServerHandle, Upgrade, WebSocketConfig, WebSocketHandler, WsgiServer,
@@ -162,38 +167,6 @@ fn many_greenlets_each_with_a_connection_echo_at_once() {
         .map(|g| g.join().unwrap().unwrap())
         .sum();
     assert_eq!(echoed, 2000);
-}
-
-/// A peer written out by hand: accepts one connection, reads the request
-/// head, and hands both to `respond` (on a thread of its own).
-fn raw_peer(respond: impl FnOnce(TcpStream, String) + Send + 'static) -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let (mut stream, _) = listener.accept().unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(20)))
-            .unwrap();
-        let mut head = Vec::new();
-        let mut byte = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") {
-            if stream.read(&mut byte).unwrap_or(0) == 0 {
-                return;
-            }
-            head.push(byte[0]);
-        }
-        respond(stream, String::from_utf8(head).unwrap());
-    });
-    addr
-}
-
-/// The accept key for the request `head`.
-fn accept_for(head: &str) -> String {
-    let key = head
-        .lines()
-        .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
-        .expect("a key");
-    accept_key(key.as_bytes())
 }
 
 /// Holds a connection open without a word until the client goes.

@@ -4,7 +4,8 @@
 //! descriptor number, is served at once, with and without ALPN, with debug
 //! logging on (which changes the timing: each line is written out
 //! synchronously). Then the same under concurrency, a third of the
-//! clients sending garbage. Every read gives up after 10 s, far beyond
+//! clients sending garbage and a sixth opening WebSockets (wss:// without
+//! ALPN on the TLS port). Every read gives up after 10 s, far beyond
 //! the milliseconds a handshake takes: a stall fails the test.
 
 mod support;
@@ -113,6 +114,18 @@ fn wss_echo(addr: SocketAddr, cert: &Certificate) -> Result<(), String> {
     Ok(())
 }
 
+/// A WebSocket echo over plain TCP.
+fn ws_echo(addr: SocketAddr) -> Result<(), String> {
+    let (mut ws, _) =
+        ws::connect_with(addr, "/echo", &[]).map_err(|e| format!("ws handshake: {e}"))?;
+    ws.send(tungstenite::Message::text("hi"))
+        .map_err(|e| format!("send: {e}"))?;
+    match ws.read() {
+        Ok(message) if message == tungstenite::Message::text("hi") => Ok(()),
+        other => Err(format!("echo: {other:?}")),
+    }
+}
+
 #[test]
 fn tls_failed_handshakes_never_stall_the_next_clients() {
     let cert = tls::certificate("failed-handshakes");
@@ -158,9 +171,7 @@ fn plain_failed_requests_never_stall_the_next_clients() {
             send_garbage_and_read(addr);
         }
         let after = if round % 3 == 0 {
-            let mut ws = ws::connect(addr, "/echo");
-            ws.send(tungstenite::Message::text("hi")).unwrap();
-            ws.read().map(drop).map_err(|e| e.to_string())
+            ws_echo(addr)
         } else {
             plain_get(addr, "/next").map(drop)
         };
@@ -204,11 +215,13 @@ fn tls_concurrent_handshakes_with_a_third_garbage_all_get_served() {
     let addr = server.local_addr();
     let configs = [client_config(&cert), client_config_without_alpn(&cert)];
     let configs: &[Arc<rustls::ClientConfig>] = &configs;
-    let failures = stress(|turn| match turn % 3 {
-        0 => {
+    let failures = stress(|turn| match turn % 6 {
+        0 | 3 => {
             send_garbage_and_read(addr);
             Ok(())
         }
+        // WebSocket handshakes too, without ALPN as the client.
+        1 => wss_echo(addr, &cert),
         _ => {
             let reply = tls::get(addr, &configs[turn % 2], "/stress")?;
             reply
@@ -225,11 +238,12 @@ fn tls_concurrent_handshakes_with_a_third_garbage_all_get_served() {
 fn plain_concurrent_requests_with_a_third_garbage_all_get_served() {
     let server = start(None);
     let addr = server.local_addr();
-    let failures = stress(|turn| match turn % 3 {
-        0 => {
+    let failures = stress(|turn| match turn % 6 {
+        0 | 3 => {
             send_garbage_and_read(addr);
             Ok(())
         }
+        1 => ws_echo(addr),
         _ => {
             let reply = plain_get(addr, "/stress")?;
             (reply == "hello /stress")

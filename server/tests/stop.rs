@@ -5,6 +5,8 @@
 //! kill itself, no spinning greenlet keeping the connection registered.
 
 mod support;
+#[path = "support/tls.rs"]
+mod tls;
 #[path = "support/ws.rs"]
 mod ws;
 
@@ -242,4 +244,45 @@ fn nothing_is_written_to_a_killed_websocket_after_the_stop() {
         "{} bytes of {BROADCASTS} MiB broadcast arrived after the stop",
         after_stop.len()
     );
+}
+
+#[test]
+fn a_stop_ends_a_close_handshake_that_waits_for_the_peer() {
+    // The app returns at once: the server sends its Close and waits (up to
+    // start_patient's 60 s) for the client's, which never comes.
+    let server = start_patient(|req| req.upgrade(|_ws| Ok(())));
+    let mut raw = ws::Raw::connect(server.local_addr(), "/ws");
+    assert_eq!(raw.read_close_code(), 1000);
+
+    assert_eq!(stop_and_count(&server), 0);
+    assert!(raw.is_closed(), "the closing connection is still open");
+}
+
+#[test]
+fn a_stop_ends_a_tls_handshake_that_waits_for_the_client() {
+    let cert = tls::certificate("stop-handshake");
+    let limits = Limits {
+        header_timeout: Duration::from_secs(3600),
+        ..Limits::default()
+    };
+    let server = WsgiServer::bind("127.0.0.1:0")
+        .unwrap()
+        .limits(limits)
+        .tls(&cert.cert, &cert.key)
+        .unwrap()
+        .start(|_req: &mut Request| Response::text("never"))
+        .unwrap();
+    // A client that opens the connection and says nothing: the server
+    // waits in the TLS handshake for its ClientHello.
+    let client = TcpStream::connect(server.local_addr()).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    while server.connections() == 0 {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+
+    assert_eq!(stop_and_count(&server), 0);
+    let mut raw = ws::Raw { stream: client };
+    assert!(raw.is_closed(), "the handshaking connection is still open");
 }

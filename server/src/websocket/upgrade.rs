@@ -259,14 +259,14 @@ where
 {
     let outcome = catch_unwind(AssertUnwindSafe(|| session(ws.clone())));
     match outcome {
-        Ok(Ok(())) => ws.close_after_app(false),
+        Ok(Ok(())) => close_after_app(&ws, false),
         Ok(Err(e)) => {
             log::debug!(
                 "websocket {} from {}: the session ended with an error: {e}",
                 ws.id(),
                 ws.peer_addr()
             );
-            ws.close_after_app(true);
+            close_after_app(&ws, true);
         }
         // A kill or a timeout is no app failure: no 1011, it goes on
         // unwinding and the connection ends with it, at once.
@@ -275,9 +275,23 @@ where
             resume_unwind(payload)
         }
         Err(panic) => {
-            ws.close_after_app(true);
+            close_after_app(&ws, true);
             resume_unwind(panic);
         }
+    }
+}
+
+/// Closes after the app, waiting for the peer's Close. A kill (a stop
+/// that ran out of time) or a timeout that lands in that wait ends the
+/// socket at once, as one in the session does: otherwise the socket
+/// stayed open, and the stop's own close (1001) waited on it for the
+/// whole `close_timeout` after the stop had returned.
+fn close_after_app(ws: &WebSocket, failed: bool) {
+    if let Err(payload) = catch_unwind(AssertUnwindSafe(|| ws.close_after_app(failed))) {
+        if green::is_interrupt(&*payload) {
+            ws.end_killed();
+        }
+        resume_unwind(payload);
     }
 }
 
