@@ -11,6 +11,7 @@
 #[path = "../../examples/common/mod.rs"]
 mod common;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -127,30 +128,37 @@ fn main() -> greenws::Result<()> {
     let server = args.listen.bind()?;
     let addr = server.local_addr();
     let server = server.handler_class(websocket_handler(addr, args.listen.scheme()));
-    common::announce(args.listen.scheme(), addr);
     let handle = {
         let args = args.clone();
-        server.start(move |req: &mut Request| app(req, &args))?
+        common::start_until_signal(server, args.listen.scheme(), move |req: &mut Request| {
+            app(req, &args)
+        })?
     };
 
-    let stopper = handle.stopper();
-    if let Err(e) = ctrlc::set_handler(move || {
-        log::warn!("stopping (Ctrl-C)");
-        stopper.stop(Duration::from_secs(5));
-    }) {
-        log::warn!("Ctrl-C will not stop the server gracefully: {e}");
-    }
-
+    let url = page_url(args.listen.scheme(), addr);
+    // Printed in every case: a headless machine can report success from
+    // `webbrowser::open` where nothing opens.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "Open {url} in a browser");
+    let _ = stdout.flush();
+    drop(stdout);
     if !args.no_browser {
-        let mut local = addr;
-        if local.ip().is_unspecified() {
-            local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        let url = format!("{}://{local}/", args.listen.scheme());
         if let Err(e) = webbrowser::open(&url) {
-            log::warn!("could not open a browser ({e}); open {url} yourself");
+            log::warn!("could not open a browser ({e})");
         }
     }
     handle.wait();
     Ok(())
+}
+
+/// The page's URL: on an unspecified address (0.0.0.0, ::), the loopback
+/// one of the same family, which a browser on this machine can open.
+fn page_url(scheme: &str, mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("{scheme}://{addr}/")
 }
