@@ -141,37 +141,29 @@
 
 #![warn(missing_docs)]
 
-mod access_log;
 pub mod client;
-#[path = "http/mod.rs"]
-pub mod codec;
-mod conn;
+mod connection;
 mod deadline;
 mod error;
 mod handler;
-mod io;
 mod limits;
 pub mod logging;
 pub mod proto;
 mod request;
 mod response;
 mod scratch_stack;
-mod server;
 mod sys;
-mod tls;
-mod transport;
-mod upgrade;
 mod websocket;
 
 pub use ::http;
 pub use client::{connect, ClientBuilder};
+pub use connection::{ServerHandle, Stopper, WsgiServer};
 pub use error::{ConnectStep, Error, Result};
 pub use handler::{App, Handler, HttpHandler};
 pub use limits::{Limits, MinRate};
 pub use proto::websocket::{CloseCode, CloseReason, Message, ProtocolError};
 pub use request::{BodyReader, Request};
 pub use response::{Body, Response};
-pub use server::{ServerHandle, Stopper, WsgiServer};
 pub use websocket::{
     BrokerStats, ContextTakeover, DeflateConfig, HandshakeRequest, Hub, HubBuilder, MemberId,
     Messages, NegotiationError, PreparedMessage, Resource, Upgrade, WebSocket,

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use crate::codec::chunked;
-use crate::codec::head::HeadLimits;
+use crate::proto::http::chunked;
+use crate::proto::http::head::HeadLimits;
 
 /// Limits on what a client may send and how long it may take. Every field
 /// has a default; change the ones you need:

@@ -43,7 +43,7 @@ use std::time::{Duration, Instant, SystemTime};
 use log::{Log, Metadata, Record};
 use parking_lot::{Condvar, Mutex};
 
-use crate::access_log;
+use crate::connection::access_log;
 
 /// Bytes of formatted records waiting for the writer, at most.
 const BUFFER_BYTES: usize = 1 << 20;

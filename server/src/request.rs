@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use http::{Extensions, HeaderMap, Method, Version};
 
-use crate::codec::chunked::{ChunkError, ChunkedDecoder};
-use crate::codec::head::{BodyFraming, RequestHead};
+use crate::connection::io::{is_timeout, ConnIo, READ_CHUNK};
+use crate::connection::upgrade::{SwitchError, Upgraded};
 use crate::deadline::{self, Pace};
-use crate::io::{is_timeout, ConnIo, READ_CHUNK};
-use crate::upgrade::{SwitchError, Upgraded};
+use crate::proto::http::chunked::{ChunkError, ChunkedDecoder};
+use crate::proto::http::head::{RequestBodyFraming, RequestHead};
 use crate::Error;
 
 /// An HTTP request as the app sees it: pywsgi's `environ`, typed.
@@ -32,7 +32,7 @@ pub struct Request<'c> {
 
 /// Progress through the request body.
 pub(crate) struct BodyState {
-    framing: Framing,
+    framing: BodyRemaining,
     max_body: u64,
     /// How long each read may wait (`Limits::body_timeout`).
     timeout: Duration,
@@ -47,7 +47,7 @@ pub(crate) struct BodyState {
     pub(crate) error: Option<BodyError>,
 }
 
-enum Framing {
+enum BodyRemaining {
     Done,
     Length(u64),
     Chunked(Box<ChunkedDecoder>),
@@ -71,14 +71,14 @@ impl<'c> Request<'c> {
         limits: &crate::Limits,
     ) -> Self {
         let framing = match head.framing {
-            BodyFraming::Empty => Framing::Done,
-            BodyFraming::Length(n) => Framing::Length(n),
-            BodyFraming::Chunked => Framing::Chunked(Box::new(ChunkedDecoder::new(
+            RequestBodyFraming::Empty => BodyRemaining::Done,
+            RequestBodyFraming::Length(n) => BodyRemaining::Length(n),
+            RequestBodyFraming::Chunked => BodyRemaining::Chunked(Box::new(ChunkedDecoder::new(
                 limits.max_body,
                 limits.max_header_bytes,
             ))),
         };
-        let continue_pending = head.expect_continue && !matches!(framing, Framing::Done);
+        let continue_pending = head.expect_continue && !matches!(framing, BodyRemaining::Done);
         Request {
             body: BodyState {
                 framing,
@@ -201,9 +201,9 @@ impl<'c> Request<'c> {
     /// The declared body length, if the body has one.
     pub fn content_length(&self) -> Option<u64> {
         match self.head.framing {
-            BodyFraming::Length(n) => Some(n),
-            BodyFraming::Empty => Some(0),
-            BodyFraming::Chunked => None,
+            RequestBodyFraming::Length(n) => Some(n),
+            RequestBodyFraming::Empty => Some(0),
+            RequestBodyFraming::Chunked => None,
         }
     }
 
@@ -228,7 +228,7 @@ impl<'c> Request<'c> {
         let limit = usize::try_from(self.body.max_body).unwrap_or(usize::MAX);
         let known = match self.body.framing {
             // The head was refused unless the length was within the limit.
-            Framing::Length(n) => usize::try_from(n).unwrap_or(limit),
+            BodyRemaining::Length(n) => usize::try_from(n).unwrap_or(limit),
             _ => 0,
         };
         let mut body = vec![0; known];
@@ -255,7 +255,7 @@ impl<'c> Request<'c> {
 
     /// True when the whole body was read (or there was none).
     pub(crate) fn body_finished(&self) -> bool {
-        matches!(self.body.framing, Framing::Done)
+        matches!(self.body.framing, BodyRemaining::Done)
     }
 
     /// True while a `100 Continue` was owed and never sent: the client may
@@ -272,7 +272,7 @@ impl<'c> Request<'c> {
     /// `limit` more bytes and `time`; true if it did.
     #[inline(never)]
     pub(crate) fn drain_body(&mut self, limit: u64, time: Duration) -> bool {
-        if matches!(self.body.framing, Framing::Length(left) if left > limit) {
+        if matches!(self.body.framing, BodyRemaining::Length(left) if left > limit) {
             return false;
         }
         self.body.drain_deadline = deadline::after(time);
@@ -317,8 +317,8 @@ impl<'c> Request<'c> {
                 self.body.drain_deadline,
             );
             match &mut self.body.framing {
-                Framing::Done => return Ok(0),
-                Framing::Length(left) => {
+                BodyRemaining::Done => return Ok(0),
+                BodyRemaining::Length(left) => {
                     if self.io.buffered().is_empty() {
                         send_continue(self.io, &mut self.body.continue_pending)?;
                     }
@@ -336,11 +336,11 @@ impl<'c> Request<'c> {
                     }
                     *left -= n as u64;
                     if *left == 0 {
-                        self.body.framing = Framing::Done;
+                        self.body.framing = BodyRemaining::Done;
                     }
                     return Ok(n);
                 }
-                Framing::Chunked(decoder) => {
+                BodyRemaining::Chunked(decoder) => {
                     let step =
                         decoder
                             .decode(self.io.buffered(), out.len())
@@ -354,12 +354,12 @@ impl<'c> Request<'c> {
                     out[..n].copy_from_slice(&self.io.buffered()[step.data.clone()]);
                     self.io.consume(step.consumed);
                     if decoder.is_done() {
-                        self.body.framing = Framing::Done;
+                        self.body.framing = BodyRemaining::Done;
                     }
                     if n > 0 {
                         return Ok(n);
                     }
-                    if matches!(self.body.framing, Framing::Done) {
+                    if matches!(self.body.framing, BodyRemaining::Done) {
                         return Ok(0);
                     }
                     if step.consumed == 0 {

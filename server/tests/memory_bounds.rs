@@ -109,7 +109,7 @@ fn chunk_size_line_limit_at_n_and_n_plus_one() {
     let server = start_with(limits(), app);
     // A size line of `len` bytes without its CRLF.
     let line = |len: usize| chunked(&format!("1;a={}\r\nx\r\n0\r\n\r\n", "v".repeat(len - 4)));
-    let max = greenws::codec::chunked::MAX_SIZE_LINE;
+    let max = greenws::proto::http::chunked::MAX_SIZE_LINE;
     let mut c = Client::connect(server.local_addr());
     assert_eq!(c.request(line(max)).text(), "x");
     refused(server.local_addr(), &line(max + 1));
@@ -129,7 +129,7 @@ fn chunk_extension_bytes_limit_at_n_and_n_plus_one() {
         }
         chunked(&(out + "0\r\n\r\n"))
     };
-    let max = greenws::codec::chunked::MAX_EXTENSION_BYTES;
+    let max = greenws::proto::http::chunked::MAX_EXTENSION_BYTES;
     let mut c = Client::connect(server.local_addr());
     assert_eq!(c.request(body(max)).text(), "xxxxx");
     refused(server.local_addr(), &body(max + 1));

@@ -270,9 +270,9 @@ impl ClientBuilder {
         let made = on_scratch_stack(|| {
             let mut roots = self.tls.root_certificates.clone();
             for path in &self.tls.ca_files {
-                roots.extend(crate::tls::certificates_from_pem(path)?);
+                roots.extend(crate::connection::tls::certificates_from_pem(path)?);
             }
-            crate::tls::client_config(&roots, self.tls.system_roots)
+            crate::connection::tls::client_config(&roots, self.tls.system_roots)
         });
         let made = Arc::new(made?);
         *config = Some(made.clone());

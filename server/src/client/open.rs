@@ -15,13 +15,13 @@ use rustls::{CertificateError, ClientConfig};
 
 use super::resolve::resolve;
 use super::url::WsUrl;
-use crate::codec::head::{BodyFraming, RequestHead};
+use crate::connection::transport::Transport;
 use crate::deadline;
 use crate::proto::http::client::{
     BodyStart, ResponseBodyFraming, ResponseError, ResponseHead, ResponseHeadParser, ResponseLimits,
 };
+use crate::proto::http::head::{RequestBodyFraming, RequestHead};
 use crate::proto::websocket::{Agreed, ClientHandshake, Role};
-use crate::transport::Transport;
 use crate::websocket::{negotiate_as_client, Handshake, HandshakeRequest};
 use crate::{ConnectStep, Error, WebSocket, WebSocketConfig};
 
@@ -348,7 +348,7 @@ fn sent_request(request: &[u8]) -> HandshakeRequest {
         target,
         version: http::Version::HTTP_11,
         headers,
-        framing: BodyFraming::Empty,
+        framing: RequestBodyFraming::Empty,
         keep_alive: true,
         expect_continue: false,
     }))

@@ -11,8 +11,9 @@
 //!   (`Forwarded`, `X-Forwarded-For`, `X-Forwarded-Proto`).
 //! - [`proxy`]: the PROXY protocol header (versions 1 and 2) of TCP load
 //!   balancers.
-//! - [`http`]: HTTP/1.1's client role (a request head out, a response
-//!   head and the start of its body in).
+//! - [`http`]: HTTP/1.1 for both roles: request heads, the chunked
+//!   coding, the server's response heads; the client's request head out,
+//!   a response head and the start of its body in.
 //! - [`websocket`]: RFC 6455 for both roles: frames, the incremental
 //!   decoder, close codes, and the opening handshake.
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use http::header::ORIGIN;
 use http::HeaderMap;
 
-use crate::codec::head::RequestHead;
 use crate::proto::cookies;
+use crate::proto::http::head::RequestHead;
 
 /// The request that opened a WebSocket: its path, query string, headers
 /// and cookies, so that a token in the query or a session cookie can

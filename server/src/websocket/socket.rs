@@ -19,10 +19,10 @@ use super::prepared::PreparedMessage;
 use super::reader::{Reader, Receiving};
 use super::writer::Writer;
 use super::WebSocketConfig;
+use crate::connection::transport::Transport;
 use crate::proto::websocket::{
     CloseCode, CloseReason, Decoder, Message, OpCode, Role, MAX_CONTROL_PAYLOAD,
 };
-use crate::transport::Transport;
 use crate::Error;
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);

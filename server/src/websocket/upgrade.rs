@@ -13,9 +13,9 @@ use super::handler::{bad_request_and_close, Offer};
 use super::handshake_request::HandshakeRequest;
 use super::socket::Handshake;
 use super::WebSocket;
+use crate::connection::upgrade::SwitchError;
 use crate::proto::websocket::{is_upgrade_request, server_response_head, CloseCode, Role};
 use crate::response::header_pair;
-use crate::upgrade::SwitchError;
 use crate::{Error, Request, Response};
 
 /// WebSocket upgrades on a [`Request`]: `use greenws::Upgrade` and call

@@ -31,7 +31,7 @@ use std::fmt;
 use http::header::{CONTENT_LENGTH, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 
-use crate::codec::chunked::ChunkedDecoder;
+use crate::proto::http::chunked::ChunkedDecoder;
 use crate::proto::tokens::header_elements;
 
 /// Writes a request head: the request line, `fields` in order, and the
@@ -645,7 +645,7 @@ mod tests {
         );
         assert_eq!(head, b"GET /a?b=c HTTP/1.1\r\nHost: h:1\r\nX: y\r\n\r\n");
         let limits = crate::Limits::default().head();
-        let (parsed, used) = crate::codec::head::parse_head(&head, &limits)
+        let (parsed, used) = crate::proto::http::head::parse_head(&head, &limits)
             .unwrap()
             .unwrap();
         assert_eq!((parsed.target.as_str(), used), ("/a?b=c", head.len()));

@@ -5,10 +5,10 @@ use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::registry::ConnEntry;
+use super::transport::Transport;
+use super::upgrade::Upgraded;
 use crate::deadline::Pace;
-use crate::server::ConnEntry;
-use crate::transport::Transport;
-use crate::upgrade::Upgraded;
 use crate::{Limits, MinRate};
 
 /// Buffer size for reading request heads and bodies.

@@ -40,7 +40,7 @@ impl HeadLimits {
 
 /// How the request body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyFraming {
+pub enum RequestBodyFraming {
     /// No body.
     Empty,
     /// Exactly this many bytes.
@@ -66,7 +66,7 @@ pub struct RequestHead {
     /// The header fields; repeated fields are all kept.
     pub headers: HeaderMap,
     /// How the body is delimited.
-    pub framing: BodyFraming,
+    pub framing: RequestBodyFraming,
     /// Whether the client is willing to keep the connection open.
     pub keep_alive: bool,
     /// Whether the client waits for `100 Continue` before sending the body.
@@ -343,7 +343,7 @@ fn body_framing(
     headers: &HeaderMap,
     version: Version,
     limits: &HeadLimits,
-) -> Result<BodyFraming, HeadError> {
+) -> Result<RequestBodyFraming, HeadError> {
     let has_length = headers.contains_key(CONTENT_LENGTH);
     if headers.contains_key(TRANSFER_ENCODING) {
         if version == Version::HTTP_10 {
@@ -377,10 +377,10 @@ fn body_framing(
         if let Some(other) = others.first() {
             return Err(HeadError::NotImplemented(other.clone()));
         }
-        return Ok(BodyFraming::Chunked);
+        return Ok(RequestBodyFraming::Chunked);
     }
     if !has_length {
-        return Ok(BodyFraming::Empty);
+        return Ok(RequestBodyFraming::Empty);
     }
     let mut length: Option<u64> = None;
     for value in headers.get_all(CONTENT_LENGTH) {
@@ -406,9 +406,9 @@ fn body_framing(
         return Err(HeadError::PayloadTooLarge);
     }
     Ok(if length == 0 {
-        BodyFraming::Empty
+        RequestBodyFraming::Empty
     } else {
-        BodyFraming::Length(length)
+        RequestBodyFraming::Length(length)
     })
 }
 
@@ -468,7 +468,7 @@ mod tests {
         assert_eq!(h.target, "/a%20b/c?x=1&y=%20");
         assert_eq!(h.version, Version::HTTP_11);
         assert_eq!(h.headers.get_all("x-a").iter().count(), 2);
-        assert_eq!(h.framing, BodyFraming::Empty);
+        assert_eq!(h.framing, RequestBodyFraming::Empty);
         assert!(h.keep_alive);
         assert!(!h.expect_continue);
         assert_eq!(h.request_line(), "GET /a%20b/c?x=1&y=%20 HTTP/1.1");
@@ -601,17 +601,17 @@ mod tests {
     #[test]
     fn body_framing_rules() {
         let h = head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n");
-        assert_eq!(h.framing, BodyFraming::Length(10));
+        assert_eq!(h.framing, RequestBodyFraming::Length(10));
         let h =
             head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 7, 7\r\nContent-Length: 7\r\n\r\n");
-        assert_eq!(h.framing, BodyFraming::Length(7));
+        assert_eq!(h.framing, RequestBodyFraming::Length(7));
         let h = head("POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: Chunked\r\n\r\n");
-        assert_eq!(h.framing, BodyFraming::Chunked);
+        assert_eq!(h.framing, RequestBodyFraming::Chunked);
         let h = head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\n\r\n");
-        assert_eq!(h.framing, BodyFraming::Empty);
+        assert_eq!(h.framing, RequestBodyFraming::Empty);
         // The body limit: at N and N+1.
         let h = head("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n");
-        assert_eq!(h.framing, BodyFraming::Length(1000));
+        assert_eq!(h.framing, RequestBodyFraming::Length(1000));
         let e = parse("POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n").unwrap_err();
         assert_eq!(e, HeadError::PayloadTooLarge);
     }
@@ -668,7 +668,7 @@ mod tests {
             assert_eq!(parse(&raw).unwrap_err().status(), StatusCode::BAD_REQUEST);
         }
         let h = head("POST / HTTP/1.0\r\nContent-Length: 5\r\n\r\n");
-        assert_eq!(h.framing, BodyFraming::Length(5));
+        assert_eq!(h.framing, RequestBodyFraming::Length(5));
     }
 
     #[test]

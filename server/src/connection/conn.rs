@@ -1,6 +1,6 @@
 //! The connection loop: one greenlet per connection reads requests, calls
 //! the handler class and the app, and writes responses, until either side
-//! closes. Parsing and encoding are the codec's (`http/`); this file only
+//! closes. Parsing and encoding are `proto::http`'s; this file only
 //! moves bytes and decides.
 
 use std::borrow::Cow;
@@ -14,15 +14,16 @@ use http::{Method, StatusCode, Version};
 
 use green::net::{DuplexStream, TcpStream};
 
-use crate::access_log;
-use crate::codec::encode::{status_has_no_body, write_head, Framing};
-use crate::codec::head::{connection_tokens, parse_head, HeadError, RequestHead};
+use super::access_log;
+use super::io::{is_timeout, ConnIo, KEEP_CAPACITY};
+use super::registry::ConnEntry;
+use super::running::Shared;
+use super::transport::Transport;
 use crate::deadline;
-use crate::io::{is_timeout, ConnIo, KEEP_CAPACITY};
+use crate::proto::http::head::{connection_tokens, parse_head, HeadError, RequestHead};
+use crate::proto::http::server::{status_has_no_body, write_head, ResponseFraming};
 use crate::request::BodyError;
 use crate::response::Body;
-use crate::server::{ConnEntry, Shared};
-use crate::transport::Transport;
 use crate::{Request, Response};
 
 /// The most of an unread request body drained to keep a connection open
@@ -246,7 +247,7 @@ impl Connection<'_> {
                     &mut self.out,
                     status,
                     &headers,
-                    Framing::None,
+                    ResponseFraming::None,
                     keep_alive,
                     announce,
                 );
@@ -262,7 +263,7 @@ impl Connection<'_> {
                     &mut self.out,
                     status,
                     &headers,
-                    Framing::Length(length),
+                    ResponseFraming::Length(length),
                     keep_alive,
                     announce,
                 );
@@ -273,14 +274,14 @@ impl Connection<'_> {
                     &mut self.out,
                     status,
                     &headers,
-                    Framing::Length(0),
+                    ResponseFraming::Length(0),
                     keep_alive,
                     announce,
                 );
                 self.write_out()?;
             }
             Body::Bytes(bytes) => {
-                let framing = Framing::Length(bytes.len() as u64);
+                let framing = ResponseFraming::Length(bytes.len() as u64);
                 write_head(
                     &mut self.out,
                     status,
@@ -301,12 +302,12 @@ impl Connection<'_> {
                     .get(CONTENT_LENGTH)
                     .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
                 let framing = match (bodiless, declared, version) {
-                    (true, _, _) => Framing::None,
-                    (false, Some(n), _) => Framing::Length(n),
-                    (false, None, Version::HTTP_10) => Framing::UntilClose,
-                    (false, None, _) => Framing::Chunked,
+                    (true, _, _) => ResponseFraming::None,
+                    (false, Some(n), _) => ResponseFraming::Length(n),
+                    (false, None, Version::HTTP_10) => ResponseFraming::UntilClose,
+                    (false, None, _) => ResponseFraming::Chunked,
                 };
-                if framing == Framing::UntilClose {
+                if framing == ResponseFraming::UntilClose {
                     sent.keep_alive = false;
                 }
                 write_head(
@@ -337,7 +338,7 @@ impl Connection<'_> {
     fn stream_body(
         &mut self,
         mut chunks: Box<dyn Iterator<Item = Vec<u8>> + Send>,
-        framing: Framing,
+        framing: ResponseFraming,
     ) -> Option<(u64, bool)> {
         let mut sent = 0u64;
         loop {
@@ -356,8 +357,10 @@ impl Connection<'_> {
             };
             let Some(chunk) = next else { break };
             match framing {
-                Framing::Chunked => crate::codec::chunked::write_chunk(&mut self.out, &chunk),
-                Framing::Length(n) => {
+                ResponseFraming::Chunked => {
+                    crate::proto::http::chunked::write_chunk(&mut self.out, &chunk)
+                }
+                ResponseFraming::Length(n) => {
                     let room = n.saturating_sub(sent) as usize;
                     if chunk.len() > room {
                         log::error!(
@@ -377,11 +380,11 @@ impl Connection<'_> {
             self.write_out()?;
         }
         let complete = match framing {
-            Framing::Chunked => {
-                crate::codec::chunked::write_last_chunk(&mut self.out);
+            ResponseFraming::Chunked => {
+                crate::proto::http::chunked::write_last_chunk(&mut self.out);
                 true
             }
-            Framing::Length(n) if n != sent => {
+            ResponseFraming::Length(n) if n != sent => {
                 log::error!(
                     "{}: streamed body of {sent} bytes for a Content-Length of {n}; closing",
                     self.peer

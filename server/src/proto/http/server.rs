@@ -9,7 +9,7 @@ use http::{HeaderMap, StatusCode};
 
 /// How a response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Framing {
+pub enum ResponseFraming {
     /// No body and no length header (1xx, 204, 304).
     None,
     /// `Content-Length: n`.
@@ -37,7 +37,7 @@ pub fn write_head(
     out: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
-    framing: Framing,
+    framing: ResponseFraming,
     keep_alive: bool,
     announce_keep_alive: bool,
 ) {
@@ -56,11 +56,11 @@ pub fn write_head(
         out.extend_from_slice(b"\r\n");
     }
     match framing {
-        Framing::Length(n) => {
+        ResponseFraming::Length(n) => {
             let _ = write!(out, "Content-Length: {n}\r\n");
         }
-        Framing::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
-        Framing::None | Framing::UntilClose => {}
+        ResponseFraming::Chunked => out.extend_from_slice(b"Transfer-Encoding: chunked\r\n"),
+        ResponseFraming::None | ResponseFraming::UntilClose => {}
     }
     if !keep_alive {
         out.extend_from_slice(b"Connection: close\r\n");
@@ -106,7 +106,7 @@ mod tests {
     fn head(
         status: StatusCode,
         headers: &HeaderMap,
-        framing: Framing,
+        framing: ResponseFraming,
         keep: bool,
         announce: bool,
     ) -> String {
@@ -123,7 +123,13 @@ mod tests {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         headers.append("x-many", HeaderValue::from_static("1"));
         headers.append("x-many", HeaderValue::from_static("2"));
-        let text = head(StatusCode::OK, &headers, Framing::Length(5), true, false);
+        let text = head(
+            StatusCode::OK,
+            &headers,
+            ResponseFraming::Length(5),
+            true,
+            false,
+        );
         assert!(text.starts_with("HTTP/1.1 200 OK\r\n"));
         assert!(text.contains("content-type: text/plain\r\n"));
         assert!(text.contains("Content-Length: 5\r\n"));
@@ -137,7 +143,7 @@ mod tests {
         let text = head(
             StatusCode::OK,
             &HeaderMap::new(),
-            Framing::Chunked,
+            ResponseFraming::Chunked,
             false,
             false,
         );
@@ -145,7 +151,7 @@ mod tests {
         let text = head(
             StatusCode::OK,
             &HeaderMap::new(),
-            Framing::Length(0),
+            ResponseFraming::Length(0),
             true,
             true,
         );
@@ -153,7 +159,7 @@ mod tests {
         let text = head(
             StatusCode::from_u16(599).unwrap(),
             &HeaderMap::new(),
-            Framing::None,
+            ResponseFraming::None,
             true,
             false,
         );
@@ -167,7 +173,13 @@ mod tests {
             DATE,
             HeaderValue::from_static("Sun, 06 Nov 1994 08:49:37 GMT"),
         );
-        let text = head(StatusCode::NO_CONTENT, &headers, Framing::None, true, false);
+        let text = head(
+            StatusCode::NO_CONTENT,
+            &headers,
+            ResponseFraming::None,
+            true,
+            false,
+        );
         assert_eq!(
             text.matches("date").count() + text.matches("Date").count(),
             1

@@ -8,8 +8,8 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use crate::server::ConnEntry;
-use crate::transport::Transport;
+use super::registry::ConnEntry;
+use super::transport::Transport;
 
 /// A connection handed over after a 101: nothing more is read or written
 /// on it by the HTTP layer, and nothing was read from it beyond the

@@ -1,0 +1,250 @@
+//! `WsgiServer`: the builder that binds a listener, takes the settings
+//! (handler class, connection bound, limits, TLS) and starts serving.
+
+use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use green::Pool;
+use parking_lot::Mutex;
+
+use super::accept::accept_loop;
+use super::registry::Registry;
+use super::running::{ServerHandle, Shared};
+use crate::handler::{App, Handler, HttpHandler};
+use crate::{sys, Error, Limits, Result};
+
+/// Listen backlog: connections the kernel queues before `accept`. The
+/// kernel caps it at `net.core.somaxconn` (4096 by default since Linux
+/// 5.4); Go's net package listens with that maximum too. A burst of
+/// connections on a fresh server, whose first accepts are slow (its memory
+/// still growing), waits in the queue instead of losing a SYN and a second
+/// to its retransmission.
+const BACKLOG: i32 = 65_535;
+
+/// A pywsgi-style HTTP server: bind it, choose a handler class and a
+/// connection bound, then serve an app.
+///
+/// Safe defaults for a public server:
+///
+/// - **A bound on connections.** Without [`spawn`](Self::spawn), the
+///   server serves at most as many connections at once as the process can
+///   hold: the open-file limit (raised to its hard limit at start) less a
+///   tenth of it (at least 64) kept for the listener, the runtime, logs and
+///   the app's own files, and at most half of `vm.max_map_count` less 1000
+///   (each connection's coroutine stack takes two memory maps). With a
+///   20 000-file limit that is 18 000. While that many are open, accepting
+///   pauses and new clients wait in the listen backlog, so the process does
+///   not run out of descriptors because of its connections. The bound in
+///   effect is logged at start and given by
+///   [`ServerHandle::max_connections`].
+/// - **TCP keepalive** on every accepted connection: after
+///   [`DEFAULT_TCP_KEEPALIVE`](Self::DEFAULT_TCP_KEEPALIVE) (60 s) without traffic the kernel probes the
+///   peer every 10 s, and a peer that misses 5 probes (gone without a word:
+///   unplugged, crashed, behind a NAT that forgot it) fails the connection
+///   within about 110 s, ending whatever waits on it. Change it with
+///   [`tcp_keepalive`](Self::tcp_keepalive).
+///
+/// ```no_run
+/// use greenws::{Request, Response, WsgiServer};
+///
+/// fn app(req: &mut Request) -> Response {
+///     match req.path() {
+///         "/test" => Response::text("Yes this is a test!"),
+///         _ => Response::html("<h1>Hello</h1>"),
+///     }
+/// }
+///
+/// fn main() -> greenws::Result<()> {
+///     WsgiServer::bind("127.0.0.1:8000")?.spawn(10_000).serve_forever(app)
+/// }
+/// ```
+pub struct WsgiServer {
+    listener: StdListener,
+    local_addr: SocketAddr,
+    handler: Arc<dyn Handler>,
+    max_connections: Option<usize>,
+    tcp_keepalive: Option<Duration>,
+    limits: Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl WsgiServer {
+    /// TCP keepalive on accepted connections by default: the first probe
+    /// after this long without traffic (see [`tcp_keepalive`](Self::tcp_keepalive)).
+    pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+    /// Binds a listening socket. Port 0 picks a free port (see
+    /// [`local_addr`](Self::local_addr)). An address already in use is an
+    /// error: the socket is bound without `SO_REUSEPORT`.
+    pub fn bind(addr: impl ToSocketAddrs) -> Result<Self> {
+        let mut last_error = None;
+        let addrs = addr.to_socket_addrs().map_err(|source| Error::Bind {
+            addr: "(unresolved)".into(),
+            source,
+        })?;
+        for addr in addrs {
+            match bind_listener(addr) {
+                Ok(listener) => {
+                    let local_addr = listener.local_addr()?;
+                    return Ok(WsgiServer {
+                        listener,
+                        local_addr,
+                        handler: Arc::new(HttpHandler),
+                        max_connections: None,
+                        tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
+                        limits: Limits::default(),
+                        tls: None,
+                    });
+                }
+                Err(source) => {
+                    last_error = Some(Error::Bind {
+                        addr: addr.to_string(),
+                        source,
+                    })
+                }
+            }
+        }
+        Err(last_error.unwrap_or_else(|| Error::Bind {
+            addr: "(none)".into(),
+            source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind"),
+        }))
+    }
+
+    /// The bound address, with the real port when port 0 was asked for.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Sets the handler class (default [`HttpHandler`]).
+    pub fn handler_class(mut self, handler: impl Handler) -> Self {
+        self.handler = Arc::new(handler);
+        self
+    }
+
+    /// Serves at most `max` connections at once; accepting pauses while
+    /// that many are open (pywsgi's `spawn=Pool(max)`). Default: what the
+    /// process's open-file limit and memory maps allow (see the type's
+    /// docs).
+    pub fn spawn(mut self, max: usize) -> Self {
+        self.max_connections = Some(max.max(1));
+        self
+    }
+
+    /// Sets TCP keepalive on accepted connections: the first probe after
+    /// `idle` without traffic (then every 10 s; 5 unanswered probes fail the
+    /// connection), or `None` for no keepalive. Default
+    /// [`DEFAULT_TCP_KEEPALIVE`](Self::DEFAULT_TCP_KEEPALIVE) (60 s).
+    pub fn tcp_keepalive(mut self, idle: Option<Duration>) -> Self {
+        self.tcp_keepalive = idle;
+        self
+    }
+
+    /// Serves HTTPS and `wss://` with a certificate chain and a private key
+    /// from PEM files (pywsgi's `certfile` and `keyfile`), offering ALPN
+    /// `http/1.1`. A missing, unreadable or mismatched file is an error
+    /// here, not at the first connection.
+    ///
+    /// ```no_run
+    /// let server = greenws::WsgiServer::bind("0.0.0.0:8443")?.tls("cert.pem", "key.pem")?;
+    /// # Ok::<(), greenws::Error>(())
+    /// ```
+    pub fn tls(self, cert_pem: impl AsRef<Path>, key_pem: impl AsRef<Path>) -> Result<Self> {
+        let config = super::tls::config_from_pem(cert_pem.as_ref(), key_pem.as_ref())?;
+        Ok(self.tls_config(Arc::new(config)))
+    }
+
+    /// Serves TLS with a rustls configuration of your own (its ALPN list is
+    /// used as given).
+    pub fn tls_config(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(config);
+        self
+    }
+
+    /// Sets the limits and timeouts (see [`Limits`] for the defaults).
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Serves `app` until the process ends (or the server is stopped
+    /// through a [`ServerHandle`], see [`start`](Self::start)).
+    pub fn serve_forever(self, app: impl App) -> Result<()> {
+        self.start(app)?.wait();
+        Ok(())
+    }
+
+    /// Starts serving `app` in the background and returns a handle to stop
+    /// the server.
+    pub fn start(self, app: impl App) -> Result<ServerHandle> {
+        let max_connections = self.max_connections.unwrap_or_else(sys::capacity);
+        presize_descriptor_table(&self.listener);
+        green::Config::current(); // settings are fixed from here on
+        let listener = green::net::listener_from_std(self.listener)?;
+        let shared = Arc::new(Shared {
+            app: Box::new(app),
+            handler: self.handler,
+            limits: self.limits,
+            scheme: if self.tls.is_some() { "https" } else { "http" },
+            tls: self.tls,
+            stopping: AtomicBool::new(false),
+            registry: Registry::default(),
+            pool: Pool::new(max_connections),
+            max_connections,
+            tcp_keepalive: self.tcp_keepalive,
+            local_addr: self.local_addr,
+            acceptor: Mutex::new(None),
+            stopped: green::Event::new(),
+            graceful: AtomicBool::new(false),
+        });
+        let acceptor = {
+            let shared = shared.clone();
+            green::Builder::new()
+                .name("greenws-acceptor")
+                .spawn(move || accept_loop(listener, shared))?
+        };
+        *shared.acceptor.lock() = Some(acceptor);
+        log::info!("serving on {}://{}", shared.scheme, self.local_addr);
+        Ok(ServerHandle { shared })
+    }
+}
+
+fn bind_listener(addr: SocketAddr) -> std::io::Result<StdListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    // SO_REUSEADDR lets a restarted server bind while old connections sit in
+    // TIME_WAIT; without SO_REUSEPORT a live listener still makes bind fail.
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Descriptor-table slots made ready at start, at most.
+const DESCRIPTOR_TABLE: u64 = 16 * 1024;
+
+/// Grows the process's descriptor table now, to the open-file limit (at
+/// most [`DESCRIPTOR_TABLE`]). The kernel grows it by doubling as
+/// descriptors are taken, and each growth waits for an RCU grace period
+/// (milliseconds on a busy machine) inside `accept`: a burst of
+/// connections on a fresh server would wait for several of them while its
+/// accept queue fills.
+fn presize_descriptor_table(listener: &StdListener) {
+    let slots = sys::raise_open_file_limit()
+        .unwrap_or(1024)
+        .min(DESCRIPTOR_TABLE);
+    let Ok(highest) = libc::c_int::try_from(slots.saturating_sub(1)) else {
+        return;
+    };
+    // Safety: F_DUPFD_CLOEXEC takes the lowest free descriptor at or above
+    // `highest` (nothing open is touched); it is closed at once.
+    unsafe {
+        let fd = libc::fcntl(listener.as_raw_fd(), libc::F_DUPFD_CLOEXEC, highest);
+        if fd >= 0 {
+            libc::close(fd);
+        }
+    }
+}
