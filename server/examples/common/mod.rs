@@ -27,7 +27,11 @@ pub struct Listen {
 impl Listen {
     /// Binds the listening socket, with TLS when --cert and --key are given.
     pub fn bind(&self) -> greenws::Result<greenws::WsgiServer> {
-        let server = greenws::WsgiServer::bind((self.host.as_str(), self.port))?;
+        self.with_tls(greenws::WsgiServer::bind((self.host.as_str(), self.port))?)
+    }
+
+    /// Adds TLS to `server` when --cert and --key are given.
+    pub fn with_tls(&self, server: greenws::WsgiServer) -> greenws::Result<greenws::WsgiServer> {
         match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => server.tls(cert, key),
             _ => Ok(server),

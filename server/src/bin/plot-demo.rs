@@ -4,7 +4,8 @@
 //! Routes, as in the seed: `/` and `/test.html` (the page, with its script
 //! at `/plot.js`), `/test` (text), WebSocket `/echo` (echo) and WebSocket
 //! `/data` (the points, `0 i r` per line, one per interval, then a normal
-//! close). Anything else is a 404. Pages answer GET and HEAD, the
+//! close), and with `--metrics` `/metrics` (Prometheus). Anything else is
+//! a 404. Pages answer GET and HEAD, the
 //! WebSocket endpoints GET; other methods get 405 with `Allow`. The
 //! WebSockets accept only the demo's own page (see [`websocket_handler`]).
 
@@ -17,7 +18,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use greenws::http::StatusCode;
-use greenws::{CloseCode, Request, Response, Upgrade, WebSocket, WebSocketHandler};
+use greenws::proto::forwarded::Cidr;
+use greenws::{CloseCode, Request, Response, Upgrade, WebSocket, WebSocketHandler, WsgiServer};
 
 const TEST_HTML: &str = include_str!("../../../assets/test.html");
 const PLOT_JS: &str = include_str!("../../../assets/plot.js");
@@ -26,9 +28,13 @@ const PLOT_JS: &str = include_str!("../../../assets/plot.js");
 #[command(
     about = "Plot of random numbers, streamed over a WebSocket (the gevent-websocket demo)",
     after_help = "The WebSockets (/echo, /data) accept only the demo's own page: on a loopback \
-                  address, pages of that address or of localhost (with the port); otherwise \
-                  pages of the host they were asked for. Other sites' pages get 403; clients \
-                  without an Origin header (not browsers) are let in."
+                  address, pages of that address or of localhost (with the port); otherwise, \
+                  or with --trusted-proxy, pages of the host they were asked for. Other sites' pages get 403; clients \
+                  without an Origin header (not browsers) are let in. SIGINT and SIGTERM stop \
+                  gracefully (WebSockets closed with 1001, requests in flight given 5 s); \
+                  a second signal exits at once. Under systemd socket activation \
+                  (LISTEN_FDS=1, LISTEN_PID), the inherited socket is served and \
+                  --host/--port are ignored."
 )]
 struct Args {
     #[command(flatten)]
@@ -42,6 +48,14 @@ struct Args {
     /// Points sent on /data before it closes.
     #[arg(long, default_value_t = 100)]
     points: u32,
+    /// A reverse proxy (address or network, like 127.0.0.1 or 10.0.0.0/8)
+    /// whose X-Forwarded-For, X-Forwarded-Proto and Forwarded headers give
+    /// the client's address and scheme; repeatable. None by default.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<Cidr>,
+    /// Serve Prometheus metrics (OpenMetrics text) at /metrics.
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// The WebSocket handler class, admitting only the demo's own page (a page
@@ -49,10 +63,11 @@ struct Args {
 /// Listening on a loopback address, the own origins are exactly that
 /// address and `localhost`, so a page of another name that resolves here
 /// (DNS rebinding) is refused too; on any other address, the page's host
-/// must be the one the request asks for.
-fn websocket_handler(addr: SocketAddr, scheme: &str) -> WebSocketHandler {
+/// must be the one the request asks for, as it must behind a reverse
+/// proxy (`behind_proxy`: the page comes from the proxy's address).
+fn websocket_handler(addr: SocketAddr, scheme: &str, behind_proxy: bool) -> WebSocketHandler {
     let handler = WebSocketHandler::new();
-    if !addr.ip().is_loopback() {
+    if behind_proxy || !addr.ip().is_loopback() {
         return handler.same_origin();
     }
     let port = addr.port();
@@ -94,7 +109,7 @@ fn handle(ws: &WebSocket, args: &Args) -> greenws::Result<()> {
 
 /// The seed's `app(environ, start_response)`.
 fn app(req: &mut Request, args: &Args) -> Response {
-    if let Some(allow) = allowed_methods(req.path()) {
+    if let Some(allow) = allowed_methods(req.path(), args.metrics) {
         if !allow
             .split(", ")
             .any(|method| method == req.method().as_str())
@@ -109,14 +124,17 @@ fn app(req: &mut Request, args: &Args) -> Response {
         "/plot.js" => Response::bytes("text/javascript; charset=utf-8", PLOT_JS.as_bytes()),
         "/test" => Response::bytes("text/plain", "Yes this is a test!".as_bytes()),
         "/echo" | "/data" => req.upgrade(|ws| handle(&ws, args)),
+        "/metrics" if args.metrics => greenws::metrics::response(),
         _ => Response::text("Not Found\n").with_status(StatusCode::NOT_FOUND),
     }
 }
 
-/// The methods a route answers (its `Allow` header); `None`: no such route.
-fn allowed_methods(path: &str) -> Option<&'static str> {
+/// The methods a route answers (its `Allow` header); `None`: no such route
+/// (`/metrics` is one with `--metrics`).
+fn allowed_methods(path: &str, metrics: bool) -> Option<&'static str> {
     match path {
         "/" | "/test.html" | "/plot.js" | "/test" => Some("GET, HEAD"),
+        "/metrics" if metrics => Some("GET, HEAD"),
         "/echo" | "/data" => Some("GET"),
         _ => None,
     }
@@ -125,9 +143,18 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
     let _logging = common::init_logging();
-    let server = args.listen.bind()?;
+    // Under systemd socket activation (LISTEN_FDS), the inherited socket.
+    let server = match WsgiServer::from_listen_fds()? {
+        Some(inherited) => args.listen.with_tls(inherited)?,
+        None => args.listen.bind()?,
+    };
+    let server = server.trusted_proxies(args.trusted_proxies.iter().copied().collect());
+    if args.metrics {
+        greenws::metrics::enable();
+    }
     let addr = server.local_addr();
-    let server = server.handler_class(websocket_handler(addr, args.listen.scheme()));
+    let behind_proxy = !args.trusted_proxies.is_empty();
+    let server = server.handler_class(websocket_handler(addr, args.listen.scheme(), behind_proxy));
     let handle = {
         let args = args.clone();
         common::start_until_signal(server, args.listen.scheme(), move |req: &mut Request| {

@@ -20,6 +20,7 @@ use super::registry::ConnEntry;
 use super::running::Shared;
 use super::transport::Transport;
 use crate::deadline;
+use crate::proto::forwarded;
 use crate::proto::http::head::{connection_tokens, parse_head, HeadError, RequestHead};
 use crate::proto::http::server::{status_has_no_body, write_head, ResponseFraming};
 use crate::request::BodyError;
@@ -145,11 +146,17 @@ impl Connection<'_> {
         let client_keep_alive = head.keep_alive;
         let version = head.version;
         let is_head = head.method == Method::HEAD;
-        let mut req = Request::new(head, self.peer, shared.scheme, &mut self.io, &shared.limits);
+        let origin = forwarded::resolve(self.peer, &head.headers, &shared.trusted_proxies);
+        let scheme = origin.scheme.unwrap_or(shared.scheme);
+        let client = origin.client;
+        let mut req = Request::new(head, client, scheme, &mut self.io, &shared.limits);
+        if let Some(metrics) = crate::metrics::enabled() {
+            metrics.requests.inc();
+        }
 
-        let response = respond(shared, self.peer, &mut req);
+        let response = respond(shared, client, &mut req);
         if req.io().is_taken() {
-            end_upgraded(self.peer, &req, started);
+            end_upgraded(client, &req, started);
             return None;
         }
         let (response, keep_alive, client_may_send, request_line) =
@@ -158,7 +165,7 @@ impl Connection<'_> {
 
         let sent = self.send(response, version, is_head, keep_alive)?;
         if let Some(line) = request_line {
-            access_log::record(self.peer, &line, sent.status, sent.body_bytes, started);
+            access_log::record(client, &line, sent.status, sent.body_bytes, started);
         }
         if !sent.keep_alive && client_may_send {
             return Some(false);

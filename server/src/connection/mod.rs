@@ -11,6 +11,7 @@ mod accept;
 pub(crate) mod access_log;
 mod conn;
 pub(crate) mod io;
+mod listen_fds;
 pub(crate) mod registry;
 mod running;
 mod server;
