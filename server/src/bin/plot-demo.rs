@@ -53,6 +53,11 @@ struct Args {
     /// the client's address and scheme; repeatable. None by default.
     #[arg(long = "trusted-proxy", value_name = "CIDR")]
     trusted_proxies: Vec<Cidr>,
+    /// Expect a PROXY protocol header (v1 or v2, from a TCP load balancer)
+    /// at the start of every connection; only from --trusted-proxy
+    /// addresses when some are given.
+    #[arg(long)]
+    proxy_protocol: bool,
     /// Serve Prometheus metrics (OpenMetrics text) at /metrics.
     #[arg(long)]
     metrics: bool,
@@ -148,7 +153,9 @@ fn main() -> greenws::Result<()> {
         Some(inherited) => args.listen.with_tls(inherited)?,
         None => args.listen.bind()?,
     };
-    let server = server.trusted_proxies(args.trusted_proxies.iter().copied().collect());
+    let server = server
+        .trusted_proxies(args.trusted_proxies.iter().copied().collect())
+        .proxy_protocol(args.proxy_protocol);
     if args.metrics {
         greenws::metrics::enable();
     }

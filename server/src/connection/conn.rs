@@ -16,6 +16,7 @@ use green::net::{DuplexStream, TcpStream};
 
 use super::access_log;
 use super::io::{is_timeout, ConnIo, KEEP_CAPACITY};
+use super::proxy_header;
 use super::registry::ConnEntry;
 use super::running::Shared;
 use super::transport::Transport;
@@ -40,6 +41,18 @@ const LINGER_LIMIT: usize = 16 * 1024 * 1024;
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let socket = Arc::new(DuplexStream::new(stream));
     let registration = shared.registry.register(&socket);
+    let peer = if shared.proxy_protocol {
+        let deadline = deadline::after(shared.limits.header_timeout);
+        match proxy_header::read_client(&socket, peer, &shared.trusted_proxies, deadline) {
+            Ok(client) => client,
+            Err(e) => {
+                log::debug!("{peer}: closed: {e}");
+                return;
+            }
+        }
+    } else {
+        peer
+    };
     let transport = match &shared.tls {
         None => Transport::plain(socket),
         Some(config) => {

@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     pub(crate) scheme: &'static str,
     /// Whose forwarding headers give the client's address and scheme.
     pub(crate) trusted_proxies: TrustedProxies,
+    /// Each connection starts with a PROXY protocol header.
+    pub(crate) proxy_protocol: bool,
     /// The TLS configuration, when serving HTTPS.
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     pub(super) stopping: AtomicBool,

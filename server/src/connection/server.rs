@@ -73,6 +73,7 @@ pub struct WsgiServer {
     limits: Limits,
     tls: Option<Arc<rustls::ServerConfig>>,
     trusted_proxies: TrustedProxies,
+    proxy_protocol: bool,
 }
 
 impl WsgiServer {
@@ -127,6 +128,7 @@ impl WsgiServer {
             limits: Limits::default(),
             tls: None,
             trusted_proxies: TrustedProxies::none(),
+            proxy_protocol: false,
         })
     }
 
@@ -179,6 +181,20 @@ impl WsgiServer {
     /// ```
     pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
         self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Expects every connection to start with a PROXY protocol header
+    /// (version 1 or 2, see [`proxy`](crate::proto::proxy)), as TCP load
+    /// balancers (HAProxy, AWS NLB) send: its source address becomes the
+    /// client's ([`Request::peer_addr`](crate::Request::peer_addr), the
+    /// access log). When [`trusted_proxies`](Self::trusted_proxies) are
+    /// given, only they may connect. A connection whose header is missing,
+    /// malformed, or not complete within the header timeout
+    /// ([`Limits::header_timeout`]) is closed without an answer (logged
+    /// at debug level); a header is at most 2 KiB. Off by default.
+    pub fn proxy_protocol(mut self, enabled: bool) -> Self {
+        self.proxy_protocol = enabled;
         self
     }
 
@@ -258,6 +274,7 @@ impl WsgiServer {
             limits: self.limits,
             scheme: if self.tls.is_some() { "https" } else { "http" },
             trusted_proxies: self.trusted_proxies,
+            proxy_protocol: self.proxy_protocol,
             tls: self.tls,
             stopping: AtomicBool::new(false),
             registry: Registry::default(),
