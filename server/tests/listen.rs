@@ -57,3 +57,16 @@ fn several_inherited_sockets_are_refused_clearly() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("LISTEN_FDS=2"), "{stderr}");
 }
+
+#[test]
+fn listen_fds_meant_for_another_process_are_ignored() {
+    // LISTEN_PID names another process (pid 1): the demo binds its own port.
+    let mut command = Command::new(env!("CARGO_BIN_EXE_plot-demo"));
+    command
+        .args(["--no-browser", "--host", "127.0.0.1", "--port", "0"])
+        .env("LISTEN_FDS", "1")
+        .env("LISTEN_PID", "1");
+    let demo = example::start_command(command);
+    let reply = support::Client::connect(demo.addr).request(support::get("/test"));
+    assert_eq!(reply.status, 200);
+}
