@@ -113,6 +113,7 @@ pub mod net;
 mod overflow;
 mod pool;
 mod queue;
+mod stack;
 pub mod sync;
 mod timeout;
 mod timer;
@@ -124,7 +125,7 @@ pub use event::{AsyncResult, Event};
 pub use greenlet::{
     in_coroutine, join_all, sleep, spawn, spawn_later, yield_now, Builder, Greenlet,
 };
-pub use launch::{stack_depth, trim_stack};
 pub use pool::{Group, Pool, PoolSlot, Semaphore, SemaphorePermit};
 pub use queue::Queue;
+pub use stack::{stack_depth, trim_stack};
 pub use timeout::with_timeout;

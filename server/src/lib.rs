@@ -129,6 +129,26 @@
 //! | `Resource({'/chat': ChatApp})`, `WebSocketApplication` | [`Resource`], [`WebSocketApplication`] (its `Session` is per-connection state) |
 //! | a client (`websocket-client`'s `create_connection(url, header=[...])`) | [`connect`]`(url)`, [`ClientBuilder`]`::new(url).header(..).connect()` |
 //!
+//! ## Layers
+//!
+//! Imports point down this list only, and no two files import each other
+//! (the map is in the repository's `ARCHITECTURE.md`):
+//!
+//! 1. [`proto`]: sans-IO, bytes in and decisions out. [`proto::http`] parses
+//!    request heads and decides, in the server role, how a response is
+//!    framed and whether the connection stays open
+//!    ([`ServerExchange`](proto::http::server::ServerExchange)); the client
+//!    role and RFC 6455 ([`proto::websocket`]) sit beside it.
+//! 2. The connection layer (private): the accept loop, the per-connection
+//!    loop that asks `proto::http` and moves bytes, the transport (plain or
+//!    TLS), the registry of open connections, and the generic take-over
+//!    after a 101. It knows nothing of WebSockets.
+//! 3. [`Request`], [`Response`], [`Handler`], [`App`]: what the app sees.
+//! 4. The WebSocket layer ([`WebSocketHandler`], [`Upgrade`], [`WebSocket`],
+//!    [`Hub`]...), which takes connections over through layer 2 and
+//!    registers what a stop does for them (close with 1001), and the
+//!    client ([`connect`]).
+//!
 //! ## What the server takes care of
 //!
 //! Keep-alive (HTTP/1.1 by default, HTTP/1.0 on request), pipelining,

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use crate::proto::http::chunked;
-use crate::proto::http::head::HeadLimits;
+use crate::proto::http::head::MAX_LEADING_EMPTY_BYTES;
 
 /// Limits on what a client may send and how long it may take. Every field
 /// has a default; change the ones you need:
@@ -155,19 +155,22 @@ impl Default for Limits {
 }
 
 impl Limits {
+    /// The most bytes a request head can take within these limits: the
+    /// empty lines skipped before it, the request line and its line ending,
+    /// and the header block. Given more than this,
+    /// [`parse_head`](crate::proto::http::head::parse_head) never asks for
+    /// more bytes: it returns a head or an error.
+    pub fn max_head_bytes(&self) -> usize {
+        MAX_LEADING_EMPTY_BYTES
+            .saturating_add(self.max_request_line)
+            .saturating_add(2)
+            .saturating_add(self.max_header_bytes)
+    }
+
     /// The most bytes a connection keeps read but not used: a request
     /// head, or a chunk-size line or the trailers of a chunked body.
     pub(crate) fn max_buffered(&self) -> usize {
-        self.head().max_head_bytes().max(chunked::MAX_SIZE_LINE + 2)
-    }
-
-    pub(crate) fn head(&self) -> HeadLimits {
-        HeadLimits {
-            max_request_line: self.max_request_line,
-            max_header_bytes: self.max_header_bytes,
-            max_headers: self.max_headers,
-            max_body: self.max_body,
-        }
+        self.max_head_bytes().max(chunked::MAX_SIZE_LINE + 2)
     }
 }
 

@@ -10,8 +10,10 @@ use http::{Extensions, HeaderMap, Method, Version};
 use crate::connection::io::{is_timeout, ConnIo, READ_CHUNK};
 use crate::connection::upgrade::{SwitchError, Upgraded};
 use crate::deadline::{self, Pace};
+use crate::proto::cookies;
 use crate::proto::http::chunked::{ChunkError, ChunkedDecoder};
 use crate::proto::http::head::{RequestBodyFraming, RequestHead};
+use crate::proto::http::server::{RequestBodyState, CONTINUE};
 use crate::Error;
 
 /// An HTTP request as the app sees it: pywsgi's `environ`, typed.
@@ -32,7 +34,7 @@ pub struct Request<'c> {
 
 /// Progress through the request body.
 pub(crate) struct BodyState {
-    framing: BodyRemaining,
+    remaining: BodyRemaining,
     max_body: u64,
     /// How long each read may wait (`Limits::body_timeout`).
     timeout: Duration,
@@ -42,24 +44,16 @@ pub(crate) struct BodyState {
     drain_deadline: Option<Instant>,
     /// A `100 Continue` is owed before the first read from the socket.
     continue_pending: bool,
-    /// The first error met, reported to the app and then acted on by the
-    /// connection (413, 400 or 408, then close).
-    pub(crate) error: Option<BodyError>,
+    /// The first error met, given to the app again at every later read,
+    /// then answered by the connection (413, 408 or 400, then close).
+    error: Option<Error>,
 }
 
+/// What of the request body is still to be read.
 enum BodyRemaining {
     Done,
     Length(u64),
     Chunked(Box<ChunkedDecoder>),
-}
-
-/// A body failure, kept so the connection can answer it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum BodyError {
-    TooLarge,
-    Malformed,
-    Timeout,
-    Closed,
 }
 
 impl<'c> Request<'c> {
@@ -70,7 +64,7 @@ impl<'c> Request<'c> {
         io: &'c mut ConnIo,
         limits: &crate::Limits,
     ) -> Self {
-        let framing = match head.framing {
+        let remaining = match head.framing {
             RequestBodyFraming::Empty => BodyRemaining::Done,
             RequestBodyFraming::Length(n) => BodyRemaining::Length(n),
             RequestBodyFraming::Chunked => BodyRemaining::Chunked(Box::new(ChunkedDecoder::new(
@@ -78,10 +72,10 @@ impl<'c> Request<'c> {
                 limits.max_header_bytes,
             ))),
         };
-        let continue_pending = head.expect_continue && !matches!(framing, BodyRemaining::Done);
+        let continue_pending = head.expect_continue && !matches!(remaining, BodyRemaining::Done);
         Request {
             body: BodyState {
-                framing,
+                remaining,
                 max_body: limits.max_body,
                 timeout: limits.body_timeout,
                 pace: Pace::new(limits.min_body_rate),
@@ -170,6 +164,26 @@ impl<'c> Request<'c> {
         &mut self.extensions
     }
 
+    /// The value of the first cookie called `name` (see
+    /// [`proto::cookies`](crate::proto::cookies)).
+    ///
+    /// ```
+    /// # fn app(req: &mut greenws::Request) -> greenws::Response {
+    /// match req.cookie("session") {
+    ///     Some(session) => greenws::Response::text(format!("welcome back, {session}")),
+    ///     None => greenws::Response::text("hello, stranger"),
+    /// }
+    /// # }
+    /// ```
+    pub fn cookie(&self, name: &str) -> Option<&str> {
+        cookies::cookie(&self.head.headers, name)
+    }
+
+    /// Every cookie, as `(name, value)`, in order.
+    pub fn cookies(&self) -> impl Iterator<Item = (&str, &str)> {
+        cookies::cookies(&self.head.headers)
+    }
+
     /// The parsed head, shared (for a protocol that outlives the request).
     pub(crate) fn shared_head(&self) -> Arc<RequestHead> {
         self.head.clone()
@@ -231,7 +245,7 @@ impl<'c> Request<'c> {
     /// one into a buffer that doubles, up to the limit.
     pub fn read_body(&mut self) -> Result<Vec<u8>, Error> {
         let limit = usize::try_from(self.body.max_body).unwrap_or(usize::MAX);
-        let known = match self.body.framing {
+        let known = match self.body.remaining {
             // The head was refused unless the length was within the limit.
             BodyRemaining::Length(n) => usize::try_from(n).unwrap_or(limit),
             _ => 0,
@@ -260,24 +274,33 @@ impl<'c> Request<'c> {
 
     /// True when the whole body was read (or there was none).
     pub(crate) fn body_finished(&self) -> bool {
-        matches!(self.body.framing, BodyRemaining::Done)
+        matches!(self.body.remaining, BodyRemaining::Done)
     }
 
-    /// True while a `100 Continue` was owed and never sent: the client may
-    /// still be holding the body back.
-    pub(crate) fn continue_pending(&self) -> bool {
-        self.body.continue_pending
+    /// What is left of the body now that the app is done with it.
+    pub(crate) fn body_state(&self) -> RequestBodyState {
+        if self.body.error.is_some() {
+            RequestBodyState::Refused
+        } else if self.body_finished() {
+            RequestBodyState::Read
+        } else if self.body.continue_pending {
+            // The client holds the body back until told to continue.
+            RequestBodyState::HeldForContinue
+        } else {
+            RequestBodyState::Unread
+        }
     }
 
-    pub(crate) fn body_error(&self) -> Option<BodyError> {
-        self.body.error
+    /// The error the body was refused with, if it was.
+    pub(crate) fn body_error(&self) -> Option<&Error> {
+        self.body.error.as_ref()
     }
 
     /// Reads and discards what is left of the body, if it ends within
     /// `limit` more bytes and `time`; true if it did.
     #[inline(never)]
     pub(crate) fn drain_body(&mut self, limit: u64, time: Duration) -> bool {
-        if matches!(self.body.framing, BodyRemaining::Length(left) if left > limit) {
+        if matches!(self.body.remaining, BodyRemaining::Length(left) if left > limit) {
             return false;
         }
         self.body.drain_deadline = deadline::after(time);
@@ -297,17 +320,12 @@ impl<'c> Request<'c> {
     }
 
     fn read_body_chunk(&mut self, out: &mut [u8]) -> Result<usize, Error> {
-        if let Some(error) = self.body.error {
-            return Err(error.into_error(self.body.max_body));
+        if let Some(first) = &self.body.error {
+            return Err(body_error_again(first));
         }
         let result = self.read_body_inner(out);
         if let Err(e) = &result {
-            self.body.error = Some(match e {
-                Error::BodyTooLarge { .. } => BodyError::TooLarge,
-                Error::Timeout => BodyError::Timeout,
-                Error::MalformedBody(_) => BodyError::Malformed,
-                _ => BodyError::Closed,
-            });
+            self.body.error = Some(body_error_again(e));
         }
         result
     }
@@ -321,7 +339,7 @@ impl<'c> Request<'c> {
                 self.body.pace.deadline(self.body.timeout, 0),
                 self.body.drain_deadline,
             );
-            match &mut self.body.framing {
+            match &mut self.body.remaining {
                 BodyRemaining::Done => return Ok(0),
                 BodyRemaining::Length(left) => {
                     if self.io.buffered().is_empty() {
@@ -341,7 +359,7 @@ impl<'c> Request<'c> {
                     }
                     *left -= n as u64;
                     if *left == 0 {
-                        self.body.framing = BodyRemaining::Done;
+                        self.body.remaining = BodyRemaining::Done;
                     }
                     return Ok(n);
                 }
@@ -359,12 +377,12 @@ impl<'c> Request<'c> {
                     out[..n].copy_from_slice(&self.io.buffered()[step.data.clone()]);
                     self.io.consume(step.consumed);
                     if decoder.is_done() {
-                        self.body.framing = BodyRemaining::Done;
+                        self.body.remaining = BodyRemaining::Done;
                     }
                     if n > 0 {
                         return Ok(n);
                     }
-                    if matches!(self.body.framing, BodyRemaining::Done) {
+                    if matches!(self.body.remaining, BodyRemaining::Done) {
                         return Ok(0);
                     }
                     if step.consumed == 0 {
@@ -384,14 +402,15 @@ impl<'c> Request<'c> {
     }
 }
 
-impl BodyError {
-    fn into_error(self, limit: u64) -> Error {
-        match self {
-            BodyError::TooLarge => Error::BodyTooLarge { limit },
-            BodyError::Malformed => Error::MalformedBody("the body was already refused".into()),
-            BodyError::Timeout => Error::Timeout,
-            BodyError::Closed => Error::MalformedBody("the body could not be read".into()),
-        }
+/// The error a body read gives once the body was refused with `first`:
+/// the same refusal (an I/O error, which cannot be copied, becomes a
+/// malformed body that says what happened).
+fn body_error_again(first: &Error) -> Error {
+    match first {
+        Error::BodyTooLarge { limit } => Error::BodyTooLarge { limit: *limit },
+        Error::Timeout => Error::Timeout,
+        Error::MalformedBody(why) => Error::MalformedBody(why.clone()),
+        other => Error::MalformedBody(format!("the body could not be read: {other}")),
     }
 }
 
@@ -400,7 +419,7 @@ fn send_continue(io: &mut ConnIo, pending: &mut bool) -> Result<(), Error> {
     if *pending {
         *pending = false;
         io.begin_response();
-        io.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")?;
+        io.write_all(CONTINUE)?;
     }
     Ok(())
 }

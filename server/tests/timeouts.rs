@@ -316,3 +316,31 @@ fn linger_ends_after_its_timeout_however_much_the_client_sends() {
     );
     assert!(sender.join().unwrap(), "the server never closed");
 }
+
+#[test]
+fn a_client_that_asked_to_close_is_not_lingered_on() {
+    // A long linger: a connection that lingered would hold the stop below
+    // for all of it.
+    let limits = Limits {
+        linger_timeout: Duration::from_secs(60),
+        ..Limits::default()
+    };
+    let server = start_with(limits, app);
+    let mut c = Client::connect(server.local_addr());
+    // The client says it sends nothing more, and reads the whole answer
+    // (up to the server's end of stream), but keeps its socket open.
+    c.send("GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    let mut reply = Vec::new();
+    let mut stream = c.stream().try_clone().unwrap();
+    stream.read_to_end(&mut reply).unwrap();
+    assert!(reply.starts_with(b"HTTP/1.1 200 OK\r\n"), "{reply:?}");
+    assert!(reply.ends_with(b"Hello, World!"));
+    // Nothing is left running: the connection closed at once, it did not
+    // read and discard for the linger time (it did, for every closing
+    // response, before the server role decided persistence).
+    assert!(
+        server.stop(Duration::from_secs(5)),
+        "the connection lingered"
+    );
+    drop(c);
+}

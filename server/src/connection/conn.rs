@@ -9,8 +9,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::header::CONTENT_LENGTH;
-use http::{Method, StatusCode, Version};
+use http::StatusCode;
 
 use green::net::{DuplexStream, TcpStream};
 
@@ -22,11 +21,12 @@ use super::running::Shared;
 use super::transport::Transport;
 use crate::deadline;
 use crate::proto::forwarded;
-use crate::proto::http::head::{connection_tokens, parse_head, HeadError, RequestHead};
-use crate::proto::http::server::{status_has_no_body, write_head, ResponseFraming};
-use crate::request::BodyError;
+use crate::proto::http::head::{parse_head, HeadError, RequestHead};
+use crate::proto::http::server::{
+    BodyShape, Persistence, RequestBodyState, ResponseFraming, ResponsePlan, ServerExchange,
+};
 use crate::response::Body;
-use crate::{Request, Response};
+use crate::{Error, Request, Response};
 
 /// The most of an unread request body drained to keep a connection open
 /// (within `Limits::linger_timeout`).
@@ -78,10 +78,12 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         shared: &shared,
         entry: registration.entry.clone(),
     };
-    let linger = conn.run();
+    let ending = conn.run();
     drop(registration);
-    if linger {
-        conn.linger_close();
+    match ending {
+        Ending::Drop => {}
+        Ending::Close => conn.close(),
+        Ending::CloseAfterLinger => conn.linger_close(),
     }
 }
 
@@ -103,18 +105,38 @@ enum Next {
     Timeout,
 }
 
+/// How a connection's loop ends.
+enum Ending {
+    /// Nothing more to do: the client closed or went quiet, the server
+    /// stops, a write failed, or another protocol took the connection.
+    Drop,
+    /// Close after the last response (see [`Persistence::Close`]).
+    Close,
+    /// Close after a moment of reading what the client still sends (see
+    /// [`Persistence::CloseAfterLinger`]).
+    CloseAfterLinger,
+}
+
+/// What became of one request.
+enum Handled {
+    /// A response went out; the connection goes on as this says.
+    Answered(Persistence),
+    /// Another protocol took the connection after a 101, or a write
+    /// failed: HTTP is done with it.
+    Gone,
+}
+
 /// What sending a response did.
 struct Sent {
     status: StatusCode,
     body_bytes: u64,
-    keep_alive: bool,
+    persistence: Persistence,
 }
 
 impl Connection<'_> {
-    /// Runs requests until the connection should close; true if the client
-    /// may still be sending (close with a linger).
+    /// Runs requests until the connection should close; says how.
     #[inline(never)]
-    fn run(&mut self) -> bool {
+    fn run(&mut self) -> Ending {
         loop {
             if self.io.buffered().is_empty() {
                 self.io.shrink_when_empty();
@@ -124,41 +146,43 @@ impl Connection<'_> {
                 }
                 self.entry.set_idle(true);
                 if self.shared.stopping() {
-                    return false;
+                    return Ending::Drop;
                 }
             }
             let head = match self.next_request() {
                 Next::Request(head) => head,
-                Next::Close => return false,
+                Next::Close => return Ending::Drop,
                 Next::Refuse(e) => {
+                    // The client may be sending the rest of what was refused.
                     self.refuse(e.status(), &e.message());
-                    return true;
+                    return Ending::CloseAfterLinger;
                 }
                 Next::Timeout => {
                     self.refuse(
                         StatusCode::REQUEST_TIMEOUT,
                         "Request Timeout: the request head did not arrive in time",
                     );
-                    return false;
+                    return Ending::Drop;
                 }
             };
             match self.handle(head) {
-                Some(true) => continue,
-                Some(false) => return true,
-                None => return false,
+                Handled::Answered(Persistence::KeepAlive) => continue,
+                Handled::Answered(Persistence::Close) => return Ending::Close,
+                Handled::Answered(Persistence::CloseAfterLinger) => {
+                    return Ending::CloseAfterLinger
+                }
+                Handled::Gone => return Ending::Drop,
             }
         }
     }
 
-    /// Handles one request; `Some(keep_alive)`, or `None` when the
-    /// connection is gone (taken over, or broken).
+    /// Handles one request: the handler class and the app, then the
+    /// response.
     #[inline(never)]
-    fn handle(&mut self, head: Arc<RequestHead>) -> Option<bool> {
+    fn handle(&mut self, head: Arc<RequestHead>) -> Handled {
         let started = Instant::now();
         let shared = self.shared;
-        let client_keep_alive = head.keep_alive;
-        let version = head.version;
-        let is_head = head.method == Method::HEAD;
+        let exchange = ServerExchange::new(&head);
         let origin = forwarded::resolve(self.peer, &head.headers, &shared.trusted_proxies);
         let scheme = origin.scheme.unwrap_or(shared.scheme);
         let client = origin.client;
@@ -170,27 +194,25 @@ impl Connection<'_> {
         let response = respond(shared, client, &mut req);
         if req.io().is_taken() {
             end_upgraded(client, &req, started);
-            return None;
+            return Handled::Gone;
         }
-        let (response, keep_alive, client_may_send, request_line) =
-            settle(shared, &mut req, response, client_keep_alive);
+        let (response, persistence) = settle(shared, &exchange, &mut req, response);
+        let request_line = access_log::enabled().then(|| req.request_line());
         drop(req);
 
-        let sent = self.send(response, version, is_head, keep_alive)?;
+        let Some(sent) = self.send(response, &exchange, persistence) else {
+            return Handled::Gone;
+        };
         if let Some(line) = request_line {
             access_log::record(client, &line, sent.status, sent.body_bytes, started);
         }
-        if !sent.keep_alive && client_may_send {
-            return Some(false);
-        }
-        Some(sent.keep_alive)
+        Handled::Answered(sent.persistence)
     }
 
     /// Waits for and parses the next request head.
     #[inline(never)]
     fn next_request(&mut self) -> Next {
         let limits = &self.shared.limits;
-        let head_limits = limits.head();
         let idle_deadline = deadline::after(limits.keep_alive_timeout);
         // From the head's first byte on, its deadline replaces the idle one.
         let mut head_started = false;
@@ -198,7 +220,7 @@ impl Connection<'_> {
         let mut scanned = 0;
         let mut seen_line_end = false;
         // Beyond this a head cannot be valid, whatever its shape.
-        let absolute_max = head_limits.max_head_bytes();
+        let absolute_max = limits.max_head_bytes();
         loop {
             let buffered = self.io.buffered();
             if !buffered.is_empty() {
@@ -214,7 +236,7 @@ impl Connection<'_> {
                 seen_line_end |= new_line;
                 let long_line = !seen_line_end && buffered.len() > limits.max_request_line + 1;
                 if new_line || long_line || buffered.len() > absolute_max {
-                    match parse_head(buffered, &head_limits) {
+                    match parse_head(buffered, limits) {
                         Ok(Some((head, used))) => {
                             self.io.consume(used);
                             return Next::Request(Arc::new(head));
@@ -242,124 +264,53 @@ impl Connection<'_> {
         }
     }
 
-    /// Writes a response; `None` if the connection broke.
+    /// Writes a response as the server role plans it; `None` if the
+    /// connection broke.
     #[inline(never)]
     fn send(
         &mut self,
         response: Response,
-        version: Version,
-        is_head: bool,
-        keep_alive: bool,
+        exchange: &ServerExchange,
+        persistence: Persistence,
     ) -> Option<Sent> {
         self.io.begin_response();
         let (status, headers, body) = response.into_parts();
-        let announce = version == Version::HTTP_10;
-        let bodiless = status_has_no_body(status);
-        self.out.clear();
-        let mut sent = Sent {
-            status,
-            body_bytes: 0,
-            keep_alive,
+        let shape = match &body {
+            Body::Empty => BodyShape::Empty,
+            Body::Bytes(bytes) => BodyShape::Bytes(bytes.len() as u64),
+            Body::Stream(_) => BodyShape::Stream,
         };
+        let mut plan = exchange.plan(status, &headers, shape, persistence);
+        self.out.clear();
+        plan.write_head(&mut self.out, status, &headers);
+        let mut body_bytes = 0;
         match body {
-            Body::Empty | Body::Bytes(_) if bodiless => {
-                write_head(
-                    &mut self.out,
-                    status,
-                    &headers,
-                    ResponseFraming::None,
-                    keep_alive,
-                    announce,
-                );
-                self.write_out()?;
+            Body::Bytes(bytes) if plan.send_body => {
+                body_bytes = bytes.len() as u64;
+                self.write_with_body(&bytes)?;
             }
-            Body::Empty if is_head && headers.contains_key(CONTENT_LENGTH) => {
-                // A HEAD answer may announce the length of what GET would send.
-                let length = headers
-                    .get(CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.parse().ok())
-                    .unwrap_or(0);
-                write_head(
-                    &mut self.out,
-                    status,
-                    &headers,
-                    ResponseFraming::Length(length),
-                    keep_alive,
-                    announce,
-                );
-                self.write_out()?;
+            Body::Stream(chunks) if plan.send_body => {
+                body_bytes = self.stream_body(chunks, &mut plan)?;
             }
-            Body::Empty => {
-                write_head(
-                    &mut self.out,
-                    status,
-                    &headers,
-                    ResponseFraming::Length(0),
-                    keep_alive,
-                    announce,
-                );
-                self.write_out()?;
-            }
-            Body::Bytes(bytes) => {
-                let framing = ResponseFraming::Length(bytes.len() as u64);
-                write_head(
-                    &mut self.out,
-                    status,
-                    &headers,
-                    framing,
-                    keep_alive,
-                    announce,
-                );
-                if !is_head {
-                    sent.body_bytes = bytes.len() as u64;
-                    self.write_with_body(&bytes)?;
-                } else {
-                    self.write_out()?;
-                }
-            }
-            Body::Stream(chunks) => {
-                let declared = headers
-                    .get(CONTENT_LENGTH)
-                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-                let framing = match (bodiless, declared, version) {
-                    (true, _, _) => ResponseFraming::None,
-                    (false, Some(n), _) => ResponseFraming::Length(n),
-                    (false, None, Version::HTTP_10) => ResponseFraming::UntilClose,
-                    (false, None, _) => ResponseFraming::Chunked,
-                };
-                if framing == ResponseFraming::UntilClose {
-                    sent.keep_alive = false;
-                }
-                write_head(
-                    &mut self.out,
-                    status,
-                    &headers,
-                    framing,
-                    sent.keep_alive,
-                    announce,
-                );
-                if is_head || bodiless {
-                    self.write_out()?;
-                } else {
-                    let (bytes, complete) = self.stream_body(chunks, framing)?;
-                    sent.body_bytes = bytes;
-                    if !complete {
-                        sent.keep_alive = false;
-                    }
-                }
-            }
+            _ => self.write_out()?,
         }
-        Some(sent)
+        Some(Sent {
+            status,
+            body_bytes,
+            persistence: plan.persistence,
+        })
     }
 
     /// Sends a streamed body after the head in `self.out`; gives the bytes
-    /// sent and whether the body ended as its framing promised.
+    /// sent, and tells `plan` when the body did not end as its framing
+    /// promised.
     #[inline(never)]
     fn stream_body(
         &mut self,
         mut chunks: Box<dyn Iterator<Item = Vec<u8>> + Send>,
-        framing: ResponseFraming,
-    ) -> Option<(u64, bool)> {
+        plan: &mut ResponsePlan,
+    ) -> Option<u64> {
+        let framing = plan.framing;
         let mut sent = 0u64;
         loop {
             let next = match catch_unwind(AssertUnwindSafe(|| chunks.next())) {
@@ -372,7 +323,8 @@ impl Connection<'_> {
                         green::panic_message(&*payload)
                     );
                     self.write_out()?;
-                    return Some((sent, false));
+                    plan.body_cut_short();
+                    return Some(sent);
                 }
             };
             let Some(chunk) = next else { break };
@@ -390,7 +342,8 @@ impl Connection<'_> {
                         self.out.extend_from_slice(&chunk[..room]);
                         sent += room as u64;
                         self.write_out()?;
-                        return Some((sent, false));
+                        plan.body_cut_short();
+                        return Some(sent);
                     }
                     self.out.extend_from_slice(&chunk);
                 }
@@ -399,22 +352,21 @@ impl Connection<'_> {
             sent += chunk.len() as u64;
             self.write_out()?;
         }
-        let complete = match framing {
+        match framing {
             ResponseFraming::Chunked => {
                 crate::proto::http::chunked::write_last_chunk(&mut self.out);
-                true
             }
             ResponseFraming::Length(n) if n != sent => {
                 log::error!(
                     "{}: streamed body of {sent} bytes for a Content-Length of {n}; closing",
                     self.peer
                 );
-                false
+                plan.body_cut_short();
             }
-            _ => true,
-        };
+            _ => {}
+        }
         self.write_out()?;
-        Some((sent, complete))
+        Some(sent)
     }
 
     /// Writes the head in `self.out` and `body` behind it.
@@ -452,8 +404,9 @@ impl Connection<'_> {
         let started = Instant::now();
         let line = self.first_line();
         let line = line.as_str();
-        let response = Response::error(status, message).with_header("connection", "close");
-        if let Some(sent) = self.send(response, Version::HTTP_11, false, false) {
+        let response = Response::error(status, message);
+        let exchange = ServerExchange::refused();
+        if let Some(sent) = self.send(response, &exchange, Persistence::Close) {
             if access_log::enabled() {
                 access_log::record(self.peer, line, sent.status, sent.body_bytes, started);
             }
@@ -469,6 +422,13 @@ impl Connection<'_> {
         String::from_utf8_lossy(&buffered[..end])
             .trim_end()
             .to_string()
+    }
+
+    /// Closes after the last response: says goodbye (a TLS close_notify)
+    /// and sends the end of the stream, then lets the socket go.
+    #[inline(never)]
+    fn close(&mut self) {
+        let _ = self.io.stream().shutdown(Shutdown::Write);
     }
 
     /// Closes after a response the client may not have finished sending
@@ -488,15 +448,16 @@ impl Connection<'_> {
     }
 }
 
-/// What to send after the app: refuses a body the server could not take,
-/// decides keep-alive, drains an unread body.
+/// What to send after the app, and what becomes of the connection:
+/// refuses a body the server could not take, drains an unread body when
+/// that keeps the connection.
 #[inline(never)]
 fn settle(
     shared: &Shared,
+    exchange: &ServerExchange,
     req: &mut Request<'_>,
     response: Response,
-    client_keep_alive: bool,
-) -> (Response, bool, bool, Option<String>) {
+) -> (Response, Persistence) {
     let response = match req.body_error() {
         None if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
             // Only a protocol that took the connection answers 101.
@@ -508,27 +469,19 @@ fn settle(
                 .with_header("connection", "close")
         }
         None => response,
-        Some(error) => body_error_response(error, shared.limits.max_body),
+        Some(error) => body_error_response(error),
     };
-    let mut keep_alive = client_keep_alive
-        && req.body_error().is_none()
-        && !wants_close(&response)
-        && !shared.stopping();
-    let mut client_may_send = false;
-    if !req.body_finished() {
-        if req.continue_pending() {
-            // The client holds the body back until told to continue; we
-            // never did, so the connection cannot be reused.
-            keep_alive = false;
-        } else if !(keep_alive && req.drain_body(DRAIN_LIMIT, shared.limits.linger_timeout)) {
-            // What is left of the body may still be on its way: close with
-            // a linger so the response is read, not lost to a reset.
-            keep_alive = false;
-            client_may_send = true;
-        }
+    let stopping = shared.stopping();
+    let mut body = req.body_state();
+    if body == RequestBodyState::Unread
+        && exchange.persistence(response.headers(), stopping, RequestBodyState::Read)
+            == Persistence::KeepAlive
+        && req.drain_body(DRAIN_LIMIT, shared.limits.linger_timeout)
+    {
+        body = RequestBodyState::Read;
     }
-    let request_line = access_log::enabled().then(|| req.request_line());
-    (response, keep_alive, client_may_send, request_line)
+    let persistence = exchange.persistence(response.headers(), stopping, body);
+    (response, persistence)
 }
 
 /// The handler class, then the app; a panic becomes a 500. Out of line
@@ -583,24 +536,19 @@ fn end_upgraded(peer: SocketAddr, req: &Request<'_>, started: Instant) {
     }
 }
 
-/// True if the app asked to close the connection after its response.
-fn wants_close(response: &Response) -> bool {
-    connection_tokens(response.headers()).any(|t| t.eq_ignore_ascii_case("close"))
-}
-
 /// The answer to a body the server refused while the app read it.
 #[inline(never)]
-fn body_error_response(error: BodyError, limit: u64) -> Response {
+fn body_error_response(error: &Error) -> Response {
     let (status, message): (StatusCode, Cow<'static, str>) = match error {
-        BodyError::TooLarge => (
+        Error::BodyTooLarge { limit } => (
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("Payload Too Large: the body exceeds {limit} bytes").into(),
         ),
-        BodyError::Timeout => (
+        Error::Timeout => (
             StatusCode::REQUEST_TIMEOUT,
             "Request Timeout: the body did not arrive in time".into(),
         ),
-        BodyError::Malformed | BodyError::Closed => (
+        _ => (
             StatusCode::BAD_REQUEST,
             "Bad Request: malformed request body".into(),
         ),

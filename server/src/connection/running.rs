@@ -62,8 +62,8 @@ impl ServerHandle {
         self.shared.registry.len()
     }
 
-    /// The most connections served at once: [`WsgiServer::spawn`]'s bound,
-    /// or the default the process's limits gave (see [`WsgiServer`]).
+    /// The most connections served at once: [`WsgiServer::spawn`](crate::WsgiServer::spawn)'s bound,
+    /// or the default the process's limits gave (see [`WsgiServer`](crate::WsgiServer)).
     pub fn max_connections(&self) -> usize {
         self.shared.max_connections
     }

@@ -20,10 +20,30 @@ use http::HeaderMap;
 /// assert_eq!(elements, ["keep-alive", "Upgrade"]);
 /// ```
 pub fn list_elements(value: &str) -> impl Iterator<Item = &str> {
+    elements(value).filter(|element| !element.is_empty())
+}
+
+/// The elements of one header value, where none may be empty: `None` for
+/// `a,,b` or a trailing comma. For the fields that frame a message
+/// (`Transfer-Encoding`, `Content-Length`), where a server that guesses
+/// differently from a proxy in front of it opens the way to request
+/// smuggling.
+///
+/// ```
+/// use greenws::proto::tokens::strict_list_elements;
+/// assert_eq!(strict_list_elements("gzip, chunked"), Some(vec!["gzip", "chunked"]));
+/// assert_eq!(strict_list_elements("chunked,"), None);
+/// ```
+pub fn strict_list_elements(value: &str) -> Option<Vec<&str>> {
+    let elements: Vec<&str> = elements(value).collect();
+    (!elements.iter().any(|element| element.is_empty())).then_some(elements)
+}
+
+/// Every element of one header value, trimmed, empty ones included.
+fn elements(value: &str) -> impl Iterator<Item = &str> {
     value
         .split(',')
         .map(|element| element.trim_matches([' ', '\t']))
-        .filter(|element| !element.is_empty())
 }
 
 /// The elements of every `name` header, in order (a list may be split over

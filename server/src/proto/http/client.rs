@@ -644,7 +644,7 @@ mod tests {
             [("Host", &b"h:1"[..]), ("X", b"y")],
         );
         assert_eq!(head, b"GET /a?b=c HTTP/1.1\r\nHost: h:1\r\nX: y\r\n\r\n");
-        let limits = crate::Limits::default().head();
+        let limits = crate::Limits::default();
         let (parsed, used) = crate::proto::http::head::parse_head(&head, &limits)
             .unwrap()
             .unwrap();

@@ -6,37 +6,13 @@ use http::header::{CONNECTION, CONTENT_LENGTH, EXPECT, HOST, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Version};
 use percent_encoding::percent_decode_str;
 
+use crate::proto::tokens::{header_elements, strict_list_elements};
+use crate::Limits;
+
 /// The most bytes of empty lines skipped before a request line (ten CRLF
 /// pairs, Apache's default of ten blank lines); more is refused with 400.
 /// RFC 9112 section 2.2 asks a server to ignore at least one.
 pub const MAX_LEADING_EMPTY_BYTES: usize = 20;
-
-/// Size limits on a request head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HeadLimits {
-    /// Longest request line, without its line ending (else 414).
-    pub max_request_line: usize,
-    /// Largest header block: the header lines with their line endings and
-    /// the blank line that ends them (else 431).
-    pub max_header_bytes: usize,
-    /// Most header fields (else 431).
-    pub max_headers: usize,
-    /// Largest declared `Content-Length` (else 413).
-    pub max_body: u64,
-}
-
-impl HeadLimits {
-    /// The most bytes a request head can take within these limits: the
-    /// empty lines skipped before it, the request line and its line ending,
-    /// and the header block. Given more than this, [`parse_head`] never asks
-    /// for more bytes: it returns a head or an error.
-    pub fn max_head_bytes(&self) -> usize {
-        MAX_LEADING_EMPTY_BYTES
-            .saturating_add(self.max_request_line)
-            .saturating_add(2)
-            .saturating_add(self.max_header_bytes)
-    }
-}
 
 /// How the request body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,16 +121,15 @@ fn bad(why: impl Into<String>) -> HeadError {
     HeadError::BadRequest(why.into())
 }
 
-/// Looks for a complete request head at the start of `buf`.
+/// Looks for a complete request head at the start of `buf`, within the
+/// head limits of `limits` (`max_request_line`, `max_header_bytes`,
+/// `max_headers`, and `max_body` for a declared length).
 ///
 /// Returns `Ok(None)` while more bytes are needed (and the limits still
 /// allow them), or the head and the number of bytes it took (including the
 /// empty lines before the request line, which are skipped: at most
 /// [`MAX_LEADING_EMPTY_BYTES`] of them).
-pub fn parse_head(
-    buf: &[u8],
-    limits: &HeadLimits,
-) -> Result<Option<(RequestHead, usize)>, HeadError> {
+pub fn parse_head(buf: &[u8], limits: &Limits) -> Result<Option<(RequestHead, usize)>, HeadError> {
     // A few empty lines before a request line are allowed and ignored.
     let mut start = 0;
     while buf[start..].starts_with(b"\r\n") || buf[start..].starts_with(b"\n") {
@@ -243,7 +218,7 @@ fn header_block_len(block: &[u8], max_headers: usize) -> Result<Option<usize>, H
 
 fn build_head(
     request: &httparse::Request<'_, '_>,
-    limits: &HeadLimits,
+    limits: &Limits,
 ) -> Result<RequestHead, HeadError> {
     let method = Method::from_bytes(request.method.unwrap_or_default().as_bytes())
         .map_err(|_| bad("invalid method"))?;
@@ -342,7 +317,7 @@ fn split_target(method: &Method, target: &str) -> Result<(String, Option<String>
 fn body_framing(
     headers: &HeaderMap,
     version: Version,
-    limits: &HeadLimits,
+    limits: &Limits,
 ) -> Result<RequestBodyFraming, HeadError> {
     let has_length = headers.contains_key(CONTENT_LENGTH);
     if headers.contains_key(TRANSFER_ENCODING) {
@@ -357,13 +332,9 @@ fn body_framing(
             let value = value
                 .to_str()
                 .map_err(|_| bad("Transfer-Encoding is not ASCII"))?;
-            for coding in value.split(',') {
-                let coding = coding.trim_matches([' ', '\t']);
-                if coding.is_empty() {
-                    return Err(bad("an empty element in Transfer-Encoding"));
-                }
-                codings.push(coding.to_ascii_lowercase());
-            }
+            let elements = strict_list_elements(value)
+                .ok_or_else(|| bad("an empty element in Transfer-Encoding"))?;
+            codings.extend(elements.into_iter().map(str::to_ascii_lowercase));
         }
         if codings.last().map(String::as_str) != Some("chunked") {
             return Err(bad(
@@ -387,8 +358,9 @@ fn body_framing(
         let value = value
             .to_str()
             .map_err(|_| bad("Content-Length is not ASCII"))?;
-        for part in value.split(',') {
-            let part = part.trim();
+        let parts =
+            strict_list_elements(value).ok_or_else(|| bad("an empty element in Content-Length"))?;
+        for part in parts {
             if part.is_empty() || !part.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(bad(format!("invalid Content-Length {part:?}")));
             }
@@ -416,7 +388,7 @@ fn body_framing(
 /// unless told `keep-alive`.
 fn connection_keep_alive(headers: &HeaderMap, version: Version) -> bool {
     let mut keep_alive = version == Version::HTTP_11;
-    for token in connection_tokens(headers) {
+    for token in header_elements(headers, CONNECTION) {
         if token.eq_ignore_ascii_case("close") {
             return false;
         }
@@ -427,30 +399,22 @@ fn connection_keep_alive(headers: &HeaderMap, version: Version) -> bool {
     keep_alive
 }
 
-/// The comma-separated tokens of every `Connection` header.
-pub fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const LIMITS: HeadLimits = HeadLimits {
-        max_request_line: 64,
-        max_header_bytes: 128,
-        max_headers: 4,
-        max_body: 1000,
-    };
+    fn limits() -> Limits {
+        Limits {
+            max_request_line: 64,
+            max_header_bytes: 128,
+            max_headers: 4,
+            max_body: 1000,
+            ..Limits::default()
+        }
+    }
 
     fn parse(raw: &str) -> Result<Option<(RequestHead, usize)>, HeadError> {
-        parse_head(raw.as_bytes(), &LIMITS)
+        parse_head(raw.as_bytes(), &limits())
     }
 
     fn head(raw: &str) -> RequestHead {
@@ -517,7 +481,7 @@ mod tests {
     fn past_max_head_bytes_a_head_is_complete_or_refused() {
         // Whatever the bytes, a buffer longer than `max_head_bytes` never
         // asks for more: the connection's read buffer needs no more room.
-        let max = LIMITS.max_head_bytes();
+        let max = limits().max_head_bytes();
         let mut seed = 0x2545_f491_4f6c_dd1d_u64;
         let mut random = |alphabet: &[u8]| {
             seed ^= seed << 13;
@@ -544,7 +508,7 @@ mod tests {
         for shape in &shapes {
             for len in max + 1..shape.len().min(max + 64) {
                 assert!(
-                    !matches!(parse_head(&shape[..len], &LIMITS), Ok(None)),
+                    !matches!(parse_head(&shape[..len], &limits()), Ok(None)),
                     "{:?}",
                     String::from_utf8_lossy(&shape[..len])
                 );
