@@ -19,14 +19,21 @@ fn activated_demo(listener: &std::net::TcpListener, listen_fds: &str) -> Command
         .arg(env!("CARGO_BIN_EXE_plot-demo"))
         .env("LISTEN_FDS", listen_fds);
     let fd = listener.as_raw_fd();
-    // SAFETY: dup2 is async-signal-safe; the child gets the listener as
-    // descriptor 3 (dup2 clears close-on-exec on the copy).
+    // SAFETY: dup2 and fcntl are async-signal-safe. The child gets the
+    // listener as descriptor 3 without close-on-exec: dup2 clears the flag
+    // on a copy, but does nothing when the listener already is 3.
     unsafe {
         command.pre_exec(move || {
-            if libc::dup2(fd, 3) != 3 {
-                return Err(std::io::Error::last_os_error());
+            let ok = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0) == 0
+            } else {
+                libc::dup2(fd, 3) == 3
+            };
+            if ok {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
             }
-            Ok(())
         });
     }
     command
