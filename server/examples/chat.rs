@@ -117,6 +117,6 @@ fn main() -> greenws::Result<()> {
         .websocket("/chat/*", chat)
         .app("/", |_req: &mut Request| Response::html(PAGE));
     let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
-    common::announce(args.listen.scheme(), server.local_addr());
-    server.serve_forever(resource)
+    common::start_until_signal(server, args.listen.scheme(), resource)?.wait();
+    Ok(())
 }

@@ -18,12 +18,9 @@ struct Args {
     listen: common::Listen,
 }
 
-fn main() -> greenws::Result<()> {
-    let args = Args::parse();
-    let _logging = common::init_logging();
-    let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
-    common::announce(args.listen.scheme(), server.local_addr());
-    server.serve_forever(|req: &mut Request| match req.path() {
+/// `/echo` echoes every message back; anything else is a 404.
+fn app(req: &mut Request) -> Response {
+    match req.path() {
         "/echo" => req.upgrade(|ws| {
             for message in ws.messages() {
                 ws.send(message?)?;
@@ -31,5 +28,13 @@ fn main() -> greenws::Result<()> {
             Ok(())
         }),
         _ => Response::text("Not Found\n").with_status(StatusCode::NOT_FOUND),
-    })
+    }
+}
+
+fn main() -> greenws::Result<()> {
+    let args = Args::parse();
+    let _logging = common::init_logging();
+    let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
+    common::start_until_signal(server, args.listen.scheme(), app)?.wait();
+    Ok(())
 }

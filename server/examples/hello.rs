@@ -39,6 +39,6 @@ fn main() -> greenws::Result<()> {
     let args = Args::parse();
     let _logging = common::init_logging();
     let server = args.listen.bind()?;
-    common::announce(args.listen.scheme(), server.local_addr());
-    server.serve_forever(app)
+    common::start_until_signal(server, args.listen.scheme(), app)?.wait();
+    Ok(())
 }

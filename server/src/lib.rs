@@ -168,6 +168,7 @@ mod error;
 mod handler;
 mod limits;
 pub mod logging;
+pub mod metrics;
 pub mod proto;
 mod request;
 mod response;

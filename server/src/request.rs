@@ -126,12 +126,17 @@ impl<'c> Request<'c> {
         self.head.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
-    /// The client's address (`REMOTE_ADDR`).
+    /// The client's address (`REMOTE_ADDR`): the connection's peer, or,
+    /// when that peer is one of the server's
+    /// [trusted proxies](crate::WsgiServer::trusted_proxies), the client
+    /// its forwarding headers name (port 0 when they give none).
     pub fn peer_addr(&self) -> SocketAddr {
         self.peer_addr
     }
 
-    /// `"http"` or `"https"` (`wsgi.url_scheme`).
+    /// `"http"` or `"https"` (`wsgi.url_scheme`): the connection's, or
+    /// what a [trusted proxy](crate::WsgiServer::trusted_proxies) says the
+    /// client used.
     pub fn scheme(&self) -> &'static str {
         self.scheme
     }

@@ -1,32 +1,15 @@
 //! The access log, in pywsgi's format, through the `log` crate.
 
+#[path = "support/access_capture.rs"]
+mod access_capture;
 mod support;
-
-use std::sync::Mutex;
 
 use greenws::Response;
 use support::{get, start, Client};
 
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, metadata: &log::Metadata) -> bool {
-        metadata.target() == "greenws::access"
-    }
-    fn log(&self, record: &log::Record) {
-        if self.enabled(record.metadata()) {
-            self.0.lock().unwrap().push(record.args().to_string());
-        }
-    }
-    fn flush(&self) {}
-}
-
-static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
-
 #[test]
 fn each_request_is_logged_like_pywsgi() {
-    log::set_logger(&CAPTURE).unwrap();
-    log::set_max_level(log::LevelFilter::Info);
+    access_capture::install();
     let server = start(|req: &mut greenws::Request| match req.path() {
         "/" => Response::text("12345"),
         _ => Response::new(greenws::http::StatusCode::NOT_FOUND),
@@ -46,7 +29,7 @@ fn each_request_is_logged_like_pywsgi() {
     drop(c);
     drop(server);
 
-    let lines = CAPTURE.0.lock().unwrap().clone();
+    let lines = access_capture::lines();
     assert_eq!(lines.len(), 5, "{lines:?}");
     // IP - - [YYYY-MM-DD HH:MM:SS] "REQUEST LINE" status bytes duration
     let parts = |line: &str| -> (String, String, String, String, f64) {

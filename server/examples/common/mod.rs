@@ -1,8 +1,11 @@
 //! What every runnable of the project shares: `--host`/`--port` flags,
-//! logging, and the first line on stdout.
+//! logging, the first line on stdout, and the graceful stop on SIGINT and
+//! SIGTERM.
 
 use std::io::Write;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// Where to listen, and the TLS files for https:// and wss://.
 #[derive(clap::Args, Debug, Clone)]
@@ -24,7 +27,11 @@ pub struct Listen {
 impl Listen {
     /// Binds the listening socket, with TLS when --cert and --key are given.
     pub fn bind(&self) -> greenws::Result<greenws::WsgiServer> {
-        let server = greenws::WsgiServer::bind((self.host.as_str(), self.port))?;
+        self.with_tls(greenws::WsgiServer::bind((self.host.as_str(), self.port))?)
+    }
+
+    /// Adds TLS to `server` when --cert and --key are given.
+    pub fn with_tls(&self, server: greenws::WsgiServer) -> greenws::Result<greenws::WsgiServer> {
         match (&self.cert, &self.key) {
             (Some(cert), Some(key)) => server.tls(cert, key),
             _ => Ok(server),
@@ -55,4 +62,49 @@ pub fn announce(scheme: &str, addr: SocketAddr) {
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "Serving on {scheme}://{addr}");
     let _ = stdout.flush();
+}
+
+/// How long a signalled stop lets requests in flight finish before it
+/// kills them.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The exit status after a second SIGINT or SIGTERM (128 + SIGINT, as a
+/// shell reports an interrupted program).
+pub const SECOND_SIGNAL_EXIT: i32 = 130;
+
+/// Stops `handle`'s server gracefully on the first SIGINT or SIGTERM (what
+/// Ctrl-C, `docker stop`, systemd and Kubernetes send): accepting ends,
+/// WebSockets are closed with 1001 and requests in flight get
+/// [`STOP_TIMEOUT`] to finish, after which `handle.wait()` returns. A
+/// second signal exits at once with [`SECOND_SIGNAL_EXIT`].
+pub fn stop_on_signals(handle: &greenws::ServerHandle) {
+    let stopper = handle.stopper();
+    let signalled = AtomicBool::new(false);
+    let installed = ctrlc::set_handler(move || {
+        if signalled.swap(true, Ordering::SeqCst) {
+            // The logger may be the one thing that holds the stop up.
+            let _ = writeln!(std::io::stderr(), "second signal: exiting at once");
+            std::process::exit(SECOND_SIGNAL_EXIT);
+        }
+        log::warn!("stopping gracefully (a second SIGINT or SIGTERM exits at once)");
+        stopper.stop(STOP_TIMEOUT);
+    });
+    if let Err(e) = installed {
+        log::warn!("SIGINT and SIGTERM will not stop the server gracefully: {e}");
+    }
+}
+
+/// Starts serving `app` until SIGINT or SIGTERM (see [`stop_on_signals`]),
+/// and prints the first line (see [`announce`]) once the signals are
+/// handled. `wait()` on the handle returns after the graceful stop.
+pub fn start_until_signal(
+    server: greenws::WsgiServer,
+    scheme: &str,
+    app: impl greenws::App,
+) -> greenws::Result<greenws::ServerHandle> {
+    let addr = server.local_addr();
+    let handle = server.start(app)?;
+    stop_on_signals(&handle);
+    announce(scheme, addr);
+    Ok(handle)
 }

@@ -4,19 +4,22 @@
 //! Routes, as in the seed: `/` and `/test.html` (the page, with its script
 //! at `/plot.js`), `/test` (text), WebSocket `/echo` (echo) and WebSocket
 //! `/data` (the points, `0 i r` per line, one per interval, then a normal
-//! close). Anything else is a 404. Pages answer GET and HEAD, the
+//! close), and with `--metrics` `/metrics` (Prometheus). Anything else is
+//! a 404. Pages answer GET and HEAD, the
 //! WebSocket endpoints GET; other methods get 405 with `Allow`. The
 //! WebSockets accept only the demo's own page (see [`websocket_handler`]).
 
 #[path = "../../examples/common/mod.rs"]
 mod common;
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
 use greenws::http::StatusCode;
-use greenws::{CloseCode, Request, Response, Upgrade, WebSocket, WebSocketHandler};
+use greenws::proto::forwarded::Cidr;
+use greenws::{CloseCode, Request, Response, Upgrade, WebSocket, WebSocketHandler, WsgiServer};
 
 const TEST_HTML: &str = include_str!("../../../assets/test.html");
 const PLOT_JS: &str = include_str!("../../../assets/plot.js");
@@ -25,9 +28,13 @@ const PLOT_JS: &str = include_str!("../../../assets/plot.js");
 #[command(
     about = "Plot of random numbers, streamed over a WebSocket (the gevent-websocket demo)",
     after_help = "The WebSockets (/echo, /data) accept only the demo's own page: on a loopback \
-                  address, pages of that address or of localhost (with the port); otherwise \
-                  pages of the host they were asked for. Other sites' pages get 403; clients \
-                  without an Origin header (not browsers) are let in."
+                  address, pages of that address or of localhost (with the port); otherwise, \
+                  or with --trusted-proxy, pages of the host they were asked for. Other sites' pages get 403; clients \
+                  without an Origin header (not browsers) are let in. SIGINT and SIGTERM stop \
+                  gracefully (WebSockets closed with 1001, requests in flight given 5 s); \
+                  a second signal exits at once. Under systemd socket activation \
+                  (LISTEN_FDS=1, LISTEN_PID), the inherited socket is served and \
+                  --host/--port are ignored."
 )]
 struct Args {
     #[command(flatten)]
@@ -41,6 +48,19 @@ struct Args {
     /// Points sent on /data before it closes.
     #[arg(long, default_value_t = 100)]
     points: u32,
+    /// A reverse proxy (address or network, like 127.0.0.1 or 10.0.0.0/8)
+    /// whose X-Forwarded-For, X-Forwarded-Proto and Forwarded headers give
+    /// the client's address and scheme; repeatable. None by default.
+    #[arg(long = "trusted-proxy", value_name = "CIDR")]
+    trusted_proxies: Vec<Cidr>,
+    /// Expect a PROXY protocol header (v1 or v2, from a TCP load balancer)
+    /// at the start of every connection; only from --trusted-proxy
+    /// addresses when some are given.
+    #[arg(long)]
+    proxy_protocol: bool,
+    /// Serve Prometheus metrics (OpenMetrics text) at /metrics.
+    #[arg(long)]
+    metrics: bool,
 }
 
 /// The WebSocket handler class, admitting only the demo's own page (a page
@@ -48,10 +68,11 @@ struct Args {
 /// Listening on a loopback address, the own origins are exactly that
 /// address and `localhost`, so a page of another name that resolves here
 /// (DNS rebinding) is refused too; on any other address, the page's host
-/// must be the one the request asks for.
-fn websocket_handler(addr: SocketAddr, scheme: &str) -> WebSocketHandler {
+/// must be the one the request asks for, as it must behind a reverse
+/// proxy (`behind_proxy`: the page comes from the proxy's address).
+fn websocket_handler(addr: SocketAddr, scheme: &str, behind_proxy: bool) -> WebSocketHandler {
     let handler = WebSocketHandler::new();
-    if !addr.ip().is_loopback() {
+    if behind_proxy || !addr.ip().is_loopback() {
         return handler.same_origin();
     }
     let port = addr.port();
@@ -93,7 +114,7 @@ fn handle(ws: &WebSocket, args: &Args) -> greenws::Result<()> {
 
 /// The seed's `app(environ, start_response)`.
 fn app(req: &mut Request, args: &Args) -> Response {
-    if let Some(allow) = allowed_methods(req.path()) {
+    if let Some(allow) = allowed_methods(req.path(), args.metrics) {
         if !allow
             .split(", ")
             .any(|method| method == req.method().as_str())
@@ -108,14 +129,17 @@ fn app(req: &mut Request, args: &Args) -> Response {
         "/plot.js" => Response::bytes("text/javascript; charset=utf-8", PLOT_JS.as_bytes()),
         "/test" => Response::bytes("text/plain", "Yes this is a test!".as_bytes()),
         "/echo" | "/data" => req.upgrade(|ws| handle(&ws, args)),
+        "/metrics" if args.metrics => greenws::metrics::response(),
         _ => Response::text("Not Found\n").with_status(StatusCode::NOT_FOUND),
     }
 }
 
-/// The methods a route answers (its `Allow` header); `None`: no such route.
-fn allowed_methods(path: &str) -> Option<&'static str> {
+/// The methods a route answers (its `Allow` header); `None`: no such route
+/// (`/metrics` is one with `--metrics`).
+fn allowed_methods(path: &str, metrics: bool) -> Option<&'static str> {
     match path {
         "/" | "/test.html" | "/plot.js" | "/test" => Some("GET, HEAD"),
+        "/metrics" if metrics => Some("GET, HEAD"),
         "/echo" | "/data" => Some("GET"),
         _ => None,
     }
@@ -124,33 +148,51 @@ fn allowed_methods(path: &str) -> Option<&'static str> {
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
     let _logging = common::init_logging();
-    let server = args.listen.bind()?;
+    // Under systemd socket activation (LISTEN_FDS), the inherited socket.
+    let server = match WsgiServer::from_listen_fds()? {
+        Some(inherited) => args.listen.with_tls(inherited)?,
+        None => args.listen.bind()?,
+    };
+    let server = server
+        .trusted_proxies(args.trusted_proxies.iter().copied().collect())
+        .proxy_protocol(args.proxy_protocol);
+    if args.metrics {
+        greenws::metrics::enable();
+    }
     let addr = server.local_addr();
-    let server = server.handler_class(websocket_handler(addr, args.listen.scheme()));
-    common::announce(args.listen.scheme(), addr);
+    let behind_proxy = !args.trusted_proxies.is_empty();
+    let server = server.handler_class(websocket_handler(addr, args.listen.scheme(), behind_proxy));
     let handle = {
         let args = args.clone();
-        server.start(move |req: &mut Request| app(req, &args))?
+        common::start_until_signal(server, args.listen.scheme(), move |req: &mut Request| {
+            app(req, &args)
+        })?
     };
 
-    let stopper = handle.stopper();
-    if let Err(e) = ctrlc::set_handler(move || {
-        log::warn!("stopping (Ctrl-C)");
-        stopper.stop(Duration::from_secs(5));
-    }) {
-        log::warn!("Ctrl-C will not stop the server gracefully: {e}");
-    }
-
+    let url = page_url(args.listen.scheme(), addr);
+    // Printed in every case: a headless machine can report success from
+    // `webbrowser::open` where nothing opens.
+    let mut stdout = std::io::stdout().lock();
+    let _ = writeln!(stdout, "Open {url} in a browser");
+    let _ = stdout.flush();
+    drop(stdout);
     if !args.no_browser {
-        let mut local = addr;
-        if local.ip().is_unspecified() {
-            local.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        let url = format!("{}://{local}/", args.listen.scheme());
         if let Err(e) = webbrowser::open(&url) {
-            log::warn!("could not open a browser ({e}); open {url} yourself");
+            log::warn!("could not open a browser ({e})");
         }
     }
     handle.wait();
     Ok(())
+}
+
+/// The page's URL: on an unspecified address (0.0.0.0, ::), the loopback
+/// one of the same family, which a browser on this machine can open.
+fn page_url(scheme: &str, mut addr: SocketAddr) -> String {
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    format!("{scheme}://{addr}/")
 }

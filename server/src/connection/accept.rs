@@ -35,6 +35,7 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e) if is_out_of_descriptors(&e) => {
+                count_accept_error();
                 // Close one waiting connection rather than leave it hanging.
                 match spare.shed_one(&listener) {
                     Some(peer) => fd_errors.log(|n| {
@@ -48,6 +49,7 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
             Err(e) => {
+                count_accept_error();
                 fd_errors.log(|n| format!("accept failed ({n} time(s)): {e}"));
                 green::sleep(Duration::from_millis(1));
                 continue;
@@ -62,6 +64,7 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             None => green::Builder::new(),
         };
         let spawned = shared.pool.spawn_in(slot, builder, move || {
+            let _open = crate::metrics::OpenGuard::http();
             conn::serve(stream, peer, conn_shared)
         });
         if let Err(e) = spawned {
@@ -69,6 +72,12 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
             // the connection is closed.
             log::error!("closed a connection from {peer}: cannot create its coroutine: {e}");
         }
+    }
+}
+
+fn count_accept_error() {
+    if let Some(metrics) = crate::metrics::enabled() {
+        metrics.accept_errors.inc();
     }
 }
 

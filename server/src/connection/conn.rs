@@ -15,10 +15,12 @@ use green::net::{DuplexStream, TcpStream};
 
 use super::access_log;
 use super::io::{is_timeout, ConnIo, KEEP_CAPACITY};
+use super::proxy_header;
 use super::registry::ConnEntry;
 use super::running::Shared;
 use super::transport::Transport;
 use crate::deadline;
+use crate::proto::forwarded;
 use crate::proto::http::head::{parse_head, HeadError, RequestHead};
 use crate::proto::http::server::{
     BodyShape, Persistence, RequestBodyState, ResponseFraming, ResponsePlan, ServerExchange,
@@ -39,6 +41,18 @@ const LINGER_LIMIT: usize = 16 * 1024 * 1024;
 pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
     let socket = Arc::new(DuplexStream::new(stream));
     let registration = shared.registry.register(&socket);
+    let peer = if shared.proxy_protocol {
+        let deadline = deadline::after(shared.limits.header_timeout);
+        match proxy_header::read_client(&socket, peer, &shared.trusted_proxies, deadline) {
+            Ok(client) => client,
+            Err(e) => {
+                log::debug!("{peer}: closed: {e}");
+                return;
+            }
+        }
+    } else {
+        peer
+    };
     let transport = match &shared.tls {
         None => Transport::plain(socket),
         Some(config) => match tls_handshake(socket, config, &shared, peer) {
@@ -184,11 +198,17 @@ impl Connection<'_> {
         let started = Instant::now();
         let shared = self.shared;
         let exchange = ServerExchange::new(&head);
-        let mut req = Request::new(head, self.peer, shared.scheme, &mut self.io, &shared.limits);
+        let origin = forwarded::resolve(self.peer, &head.headers, &shared.trusted_proxies);
+        let scheme = origin.scheme.unwrap_or(shared.scheme);
+        let client = origin.client;
+        let mut req = Request::new(head, client, scheme, &mut self.io, &shared.limits);
+        if let Some(metrics) = crate::metrics::enabled() {
+            metrics.requests.inc();
+        }
 
-        let response = respond(shared, self.peer, &mut req);
+        let response = respond(shared, client, &mut req);
         if req.io().is_taken() {
-            end_upgraded(self.peer, &req, started);
+            end_upgraded(client, &req, started);
             return Handled::Gone;
         }
         let (response, persistence) = settle(shared, &exchange, &mut req, response);
@@ -199,7 +219,7 @@ impl Connection<'_> {
             return Handled::Gone;
         };
         if let Some(line) = request_line {
-            access_log::record(self.peer, &line, sent.status, sent.body_bytes, started);
+            access_log::record(client, &line, sent.status, sent.body_bytes, started);
         }
         Handled::Answered(sent.persistence)
     }

@@ -11,6 +11,8 @@ mod accept;
 pub(crate) mod access_log;
 mod conn;
 pub(crate) mod io;
+mod listen_fds;
+mod proxy_header;
 pub(crate) mod registry;
 mod running;
 mod server;

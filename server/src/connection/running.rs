@@ -1,6 +1,7 @@
 //! A running server: [`ServerHandle`], [`Stopper`] and the graceful stop
 //! they share.
 
+use crate::proto::forwarded::TrustedProxies;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -19,6 +20,10 @@ pub(crate) struct Shared {
     pub(crate) handler: Arc<dyn Handler>,
     pub(crate) limits: Limits,
     pub(crate) scheme: &'static str,
+    /// Whose forwarding headers give the client's address and scheme.
+    pub(crate) trusted_proxies: TrustedProxies,
+    /// Each connection starts with a PROXY protocol header.
+    pub(crate) proxy_protocol: bool,
     /// The TLS configuration, when serving HTTPS.
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     pub(super) stopping: AtomicBool,

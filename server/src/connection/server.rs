@@ -12,9 +12,11 @@ use green::Pool;
 use parking_lot::Mutex;
 
 use super::accept::accept_loop;
+use super::listen_fds;
 use super::registry::Registry;
 use super::running::{ServerHandle, Shared};
 use crate::handler::{App, Handler, HttpHandler};
+use crate::proto::forwarded::TrustedProxies;
 use crate::{sys, Error, Limits, Result};
 
 /// Listen backlog: connections the kernel queues before `accept`. The
@@ -70,6 +72,8 @@ pub struct WsgiServer {
     tcp_keepalive: Option<Duration>,
     limits: Limits,
     tls: Option<Arc<rustls::ServerConfig>>,
+    trusted_proxies: TrustedProxies,
+    proxy_protocol: bool,
 }
 
 impl WsgiServer {
@@ -88,18 +92,7 @@ impl WsgiServer {
         })?;
         for addr in addrs {
             match bind_listener(addr) {
-                Ok(listener) => {
-                    let local_addr = listener.local_addr()?;
-                    return Ok(WsgiServer {
-                        listener,
-                        local_addr,
-                        handler: Arc::new(HttpHandler),
-                        max_connections: None,
-                        tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
-                        limits: Limits::default(),
-                        tls: None,
-                    });
-                }
+                Ok(listener) => return Self::from_listener(listener),
                 Err(source) => {
                     last_error = Some(Error::Bind {
                         addr: addr.to_string(),
@@ -112,6 +105,97 @@ impl WsgiServer {
             addr: "(none)".into(),
             source: std::io::Error::new(std::io::ErrorKind::InvalidInput, "no address to bind"),
         }))
+    }
+
+    /// Serves on a listening socket bound elsewhere: by a parent process,
+    /// a supervisor, or `std::net::TcpListener::from_raw_fd` on an
+    /// inherited descriptor.
+    ///
+    /// ```
+    /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let server = greenws::WsgiServer::from_listener(listener)?;
+    /// assert_ne!(server.local_addr().port(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn from_listener(listener: StdListener) -> Result<Self> {
+        let local_addr = listener.local_addr()?;
+        Ok(WsgiServer {
+            listener,
+            local_addr,
+            handler: Arc::new(HttpHandler),
+            max_connections: None,
+            tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
+            limits: Limits::default(),
+            tls: None,
+            trusted_proxies: TrustedProxies::none(),
+            proxy_protocol: false,
+        })
+    }
+
+    /// Serves on the listening socket systemd's socket activation (or
+    /// `systemd-socket-activate`, or any supervisor speaking its protocol)
+    /// passed to this process: descriptor 3, announced by `LISTEN_FDS=1`
+    /// and `LISTEN_PID` set to this process's id. `Ok(None)` when the
+    /// environment passes this process none; an error when it passes
+    /// several, or when descriptor 3 is not a listening TCP socket. Take
+    /// it once: the descriptor belongs to the server from then on.
+    ///
+    /// ```no_run
+    /// # fn app(_: &mut greenws::Request) -> greenws::Response { greenws::Response::text("hi") }
+    /// let server = match greenws::WsgiServer::from_listen_fds()? {
+    ///     Some(inherited) => inherited,
+    ///     None => greenws::WsgiServer::bind("127.0.0.1:8000")?,
+    /// };
+    /// server.serve_forever(app)
+    /// # ; Ok::<(), greenws::Error>(())
+    /// ```
+    pub fn from_listen_fds() -> Result<Option<Self>> {
+        let bind_error = |source| Error::Bind {
+            addr: format!("inherited descriptor {}", listen_fds::LISTEN_FDS_START),
+            source,
+        };
+        let Some(socket) = listen_fds::take_listener().map_err(bind_error)? else {
+            return Ok(None);
+        };
+        let family = socket.local_addr().map_err(bind_error)?.domain();
+        if family != socket2::Domain::IPV4 && family != socket2::Domain::IPV6 {
+            return Err(bind_error(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the inherited socket is not a TCP socket (Unix sockets are not supported)",
+            )));
+        }
+        Self::from_listener(socket.into()).map(Some)
+    }
+
+    /// Believes the forwarding headers (`Forwarded`, `X-Forwarded-For`,
+    /// `X-Forwarded-Proto`) of requests from these reverse proxies: they
+    /// give [`Request::peer_addr`](crate::Request::peer_addr),
+    /// [`Request::scheme`](crate::Request::scheme) and the access log's
+    /// address (see [`forwarded`](crate::proto::forwarded) for the rules).
+    /// Nobody by default: a client could otherwise claim any address.
+    ///
+    /// ```
+    /// let server = greenws::WsgiServer::bind("127.0.0.1:0")?
+    ///     .trusted_proxies("127.0.0.1, 10.0.0.0/8".parse()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// Expects every connection to start with a PROXY protocol header
+    /// (version 1 or 2, see [`proxy`](crate::proto::proxy)), as TCP load
+    /// balancers (HAProxy, AWS NLB) send: its source address becomes the
+    /// client's ([`Request::peer_addr`](crate::Request::peer_addr), the
+    /// access log). When [`trusted_proxies`](Self::trusted_proxies) are
+    /// given, only they may connect. A connection whose header is missing,
+    /// malformed, or not complete within the header timeout
+    /// ([`Limits::header_timeout`]) is closed without an answer (logged
+    /// at debug level); a header is at most 2 KiB. Off by default.
+    pub fn proxy_protocol(mut self, enabled: bool) -> Self {
+        self.proxy_protocol = enabled;
+        self
     }
 
     /// The bound address, with the real port when port 0 was asked for.
@@ -189,6 +273,8 @@ impl WsgiServer {
             handler: self.handler,
             limits: self.limits,
             scheme: if self.tls.is_some() { "https" } else { "http" },
+            trusted_proxies: self.trusted_proxies,
+            proxy_protocol: self.proxy_protocol,
             tls: self.tls,
             stopping: AtomicBool::new(false),
             registry: Registry::default(),

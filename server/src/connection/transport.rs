@@ -13,6 +13,7 @@
 //! ([`Transport::tls`]), the client one it connected
 //! ([`Transport::tls_client`]); after the handshake the two are the same.
 
+use crate::metrics::{self, Direction};
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::Shutdown;
 use std::sync::Arc;
@@ -157,10 +158,14 @@ impl Transport {
 
     /// Reads without waiting: `WouldBlock` when nothing is there yet.
     pub(crate) fn try_read(&self, out: &mut [u8]) -> io::Result<usize> {
-        match self {
+        let read = match self {
             Transport::Plain(io) => io.try_read(out),
             Transport::Tls(tls) => tls.try_read(out),
+        };
+        if let Ok(n) = read {
+            metrics::count_bytes(Direction::In, n);
         }
+        read
     }
 
     /// True when a read would likely find something now (no system call).
@@ -187,7 +192,9 @@ impl Transport {
                 write_plaintext(&mut tls.session.lock(), head, payload)?;
                 tls.flush(deadline)
             }
-        }
+        }?;
+        metrics::count_bytes(Direction::Out, head.len() + payload.len());
+        Ok(())
     }
 
     /// Takes what it can of `head` then `payload` without waiting: the
@@ -196,7 +203,7 @@ impl Transport {
     /// out: it is encrypted, and what the socket cannot take at once waits
     /// in the session for [`flush`](Self::flush).
     pub(crate) fn try_write_parts(&self, head: &[u8], payload: &[u8]) -> io::Result<usize> {
-        match self {
+        let written = match self {
             Transport::Plain(io) => io.try_write_parts(head, payload),
             Transport::Tls(tls) => {
                 let mut session = tls.session.lock();
@@ -208,7 +215,9 @@ impl Transport {
                 flush_now(&mut session, &tls.io)?;
                 Ok(head.len() + payload.len())
             }
-        }
+        }?;
+        metrics::count_bytes(Direction::Out, written);
+        Ok(written)
     }
 
     /// Waits until a write is likely to make progress, or `deadline`.

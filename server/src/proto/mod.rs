@@ -7,6 +7,10 @@
 //! - [`tokens`]: comma-separated header lists (`Connection`, `Upgrade`,
 //!   `Sec-WebSocket-Protocol`...).
 //! - [`cookies`]: the `Cookie` request header.
+//! - [`forwarded`]: the client behind trusted reverse proxies
+//!   (`Forwarded`, `X-Forwarded-For`, `X-Forwarded-Proto`).
+//! - [`proxy`]: the PROXY protocol header (versions 1 and 2) of TCP load
+//!   balancers.
 //! - [`http`]: HTTP/1.1 for both roles: request heads, the chunked
 //!   coding, the server's response heads; the client's request head out,
 //!   a response head and the start of its body in.
@@ -14,6 +18,8 @@
 //!   decoder, close codes, and the opening handshake.
 
 pub mod cookies;
+pub mod forwarded;
 pub mod http;
+pub mod proxy;
 pub mod tokens;
 pub mod websocket;

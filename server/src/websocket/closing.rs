@@ -93,6 +93,7 @@ impl WebSocket {
     /// sent ours, then close the socket (the server closes TCP first).
     pub(super) fn on_peer_close(&self, reason: Option<CloseReason>) {
         let echo = reason.as_ref().map(|r| r.code.as_u16().to_be_bytes());
+        crate::metrics::count_close(true, reason.as_ref().map_or(1005, |r| r.code.as_u16()));
         self.inner.status.lock().peer_close = Some(reason);
         self.send_close_payload(echo.as_ref().map_or(&[][..], |code| &code[..]));
         self.finish();
@@ -171,6 +172,10 @@ impl WebSocket {
     fn send_close_payload(&self, payload: &[u8]) {
         let mut writer = self.inner.writer.lock();
         if !self.inner.close_sent.swap(true, Ordering::SeqCst) {
+            let code = payload
+                .get(..2)
+                .map_or(1005, |c| u16::from_be_bytes([c[0], c[1]]));
+            crate::metrics::count_close(false, code);
             let _ = self.write_frame(&mut writer, OpCode::Close, payload);
         }
     }

@@ -226,6 +226,9 @@ impl Inner {
             return;
         };
         self.overflowed.fetch_add(1, Ordering::Relaxed);
+        if let Some(metrics) = crate::metrics::enabled() {
+            metrics.hub_overflows.inc();
+        }
         log::warn!(
             "hub: {} stopped reading ({} messages of {} bytes waiting); closing it with 1013",
             member.ws.peer_addr(),

@@ -4,6 +4,7 @@
 //! machine), `writer.rs` (frames out, back-pressure), `closing.rs` (the
 //! closing handshake), `heartbeat.rs` (pings and the dead-peer timeout).
 
+use crate::metrics::Direction;
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -263,6 +264,9 @@ impl WebSocket {
         let _receiving = Receiving::enter(&self.inner.receivers);
         let mut reader = self.inner.reader.lock();
         let result = self.receive_from(&mut reader);
+        if let Ok(Some(_)) = result {
+            crate::metrics::count_message(Direction::In);
+        }
         self.publish_held(&reader);
         result
     }
@@ -297,6 +301,7 @@ impl WebSocket {
     pub fn send(&self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         self.send_message(data_opcode(&message), message.as_bytes())?;
+        crate::metrics::count_message(Direction::Out);
         self.take_in_input();
         Ok(())
     }
@@ -330,6 +335,7 @@ impl WebSocket {
     pub fn try_send(&self, message: impl Into<Message>) -> Result<(), Error> {
         let message = message.into();
         self.try_send_message(data_opcode(&message), message.as_bytes())?;
+        crate::metrics::count_message(Direction::Out);
         self.take_in_input();
         Ok(())
     }
@@ -338,6 +344,7 @@ impl WebSocket {
     /// [`PreparedMessage`]).
     pub fn send_prepared(&self, message: &PreparedMessage) -> Result<(), Error> {
         self.send_prepared_frame(message)?;
+        crate::metrics::count_message(Direction::Out);
         self.take_in_input();
         Ok(())
     }

@@ -257,6 +257,7 @@ fn run_session<F>(ws: WebSocket, session: F)
 where
     F: FnOnce(WebSocket) -> Result<(), Error>,
 {
+    let _open = crate::metrics::OpenGuard::websocket();
     let outcome = catch_unwind(AssertUnwindSafe(|| session(ws.clone())));
     match outcome {
         Ok(Ok(())) => close_after_app(&ws, false),
