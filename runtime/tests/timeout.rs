@@ -247,3 +247,54 @@ fn a_timeout_that_fires_before_the_spawner_knows_its_greenlet_leaves_no_trace() 
         Ok("finished"),
     );
 }
+
+#[test]
+fn a_timeout_lands_on_a_sleep_that_follows_a_short_sleep() {
+    // may's sleep handed the coroutine to its timer thread and only then
+    // registered the sleep for cancellation. When the worker lost its CPU
+    // in between, the timer woke the coroutine, which went on to the next
+    // sleep; the late registration then replaced that sleep's, and the
+    // timeout never woke it. Spinning threads crowd the CPUs so that the
+    // OS preempts workers often.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let crowd: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let greenlets: Vec<_> = (0..8)
+        .map(|_| {
+            green::spawn(|| {
+                for _ in 0..200 {
+                    green::sleep(Duration::ZERO);
+                    let r = green::with_timeout(Duration::from_millis(1), || green::sleep(LONG));
+                    assert!(r.is_err());
+                }
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let results: Vec<_> = greenlets
+        .into_iter()
+        .map(|g| {
+            g.join_timeout(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|_| ())
+        })
+        .collect();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in crowd {
+        t.join().unwrap();
+    }
+    for result in results {
+        assert_eq!(
+            result,
+            Ok(Ok(())),
+            "a timeout did not stop a sleep within 10 s"
+        );
+    }
+}
