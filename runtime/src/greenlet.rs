@@ -252,8 +252,7 @@ impl Builder {
             name: self.name,
             stack_words: self.stack_size.map(words),
         });
-        let co = launch(body, fresh)?;
-        shared.interrupt.set_coroutine(co);
+        launch(body, fresh)?;
         Ok(Greenlet { shared })
     }
 }

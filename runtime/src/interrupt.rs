@@ -21,7 +21,9 @@ pub(crate) enum Reason {
 
 #[derive(Default)]
 struct State {
-    /// The coroutine, once known: a kill before that lands at its start.
+    /// The coroutine, recorded by the coroutine itself before any of the
+    /// greenlet's code runs (see [`enter`]); a kill before that lands at its
+    /// start.
     co: Option<Coroutine>,
     reason: Option<Reason>,
     /// The `with_timeout` scopes open on this coroutine, innermost last.
@@ -66,17 +68,32 @@ pub(crate) fn current() -> Arc<dyn Owner> {
         slot.borrow_mut()
             .get_or_insert_with(|| {
                 let interrupt = Interrupt::default();
-                interrupt.set_coroutine(may::coroutine::current());
+                interrupt.state.lock().co = Some(may::coroutine::current());
                 Arc::new(interrupt)
             })
             .clone()
     })
 }
 
-/// Makes `owner` the record of the coroutine that owns `slot` (a greenlet's
-/// first act) and returns false if it was killed before it started.
+/// Makes `owner` the record of the running coroutine, which owns `slot` (a
+/// greenlet's first act), and returns false if it was killed before it
+/// started.
+///
+/// The coroutine's may handle goes into the record here, from the coroutine
+/// itself, not from the spawner once `spawn` has it: the greenlet can start,
+/// and run a whole [`with_timeout`](crate::with_timeout), before the
+/// spawning thread gets the CPU back. A timeout that fired in that time
+/// found no handle to cancel; its scope, seeing it fired, then waited for a
+/// cancellation that never came, and the greenlet hung (a lost wake-up seen
+/// on a loaded machine). Recorded here, the handle is in place before any
+/// timeout can be armed; a kill before the start needs none (it is seen
+/// just below).
 pub(crate) fn enter(slot: &Slot, owner: Arc<dyn Owner>) -> bool {
-    let killed = owner.interrupt().state.lock().reason == Some(Reason::Killed);
+    let killed = {
+        let mut state = owner.interrupt().state.lock();
+        state.co = Some(may::coroutine::current());
+        state.reason == Some(Reason::Killed)
+    };
     *slot.borrow_mut() = Some(owner);
     !killed
 }
@@ -141,18 +158,6 @@ pub(crate) fn land_interrupt_after_io_wait() -> std::io::Result<()> {
 }
 
 impl Interrupt {
-    /// Records the may handle as soon as the spawner has it, so that a kill
-    /// can reach a greenlet that has not run yet. The greenlet may already
-    /// run (and block) by then, and a kill or a timeout may already have
-    /// been requested without a handle to cancel: it is issued now.
-    pub(crate) fn set_coroutine(&self, co: Coroutine) {
-        let mut state = self.state.lock();
-        state.co = Some(co);
-        if state.reason.is_some() && !state.finished {
-            cancel(&state);
-        }
-    }
-
     /// Marks the greenlet finished: later kills do nothing. True when no
     /// kill or timeout is pending, so its coroutine can run another body.
     pub(crate) fn finish(&self) -> bool {

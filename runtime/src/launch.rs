@@ -45,13 +45,13 @@ pub(crate) struct Fresh {
     pub(crate) stack_words: Option<usize>,
 }
 
-/// Starts `body` on a coroutine and gives that coroutine's handle.
-pub(crate) fn launch(body: Body, fresh: Option<Fresh>) -> Result<Coroutine, Error> {
+/// Starts `body` on a coroutine. The body may run before this returns.
+pub(crate) fn launch(body: Body, fresh: Option<Fresh>) -> Result<(), Error> {
     if fresh.is_none() {
         if let Some(idle) = IDLE.lock().pop() {
             *idle.next.lock() = Some(body);
             idle.co.unpark();
-            return Ok(idle.co);
+            return Ok(());
         }
     }
     let reusable = fresh.is_none();
@@ -76,8 +76,8 @@ pub(crate) fn launch(body: Body, fresh: Option<Fresh>) -> Result<Coroutine, Erro
         if may::coroutine::is_coroutine() {
             builder
                 .spawn_local(move || {
-                    // Wait for the unpark below; a kill before the start
-                    // unwinds out of this park, and the body reports it.
+                    // Wait for the unpark below (a kill before the start
+                    // is seen by the body's first act, `enter`).
                     let _ = catch_unwind(may::coroutine::park);
                     run()
                 })
@@ -87,7 +87,7 @@ pub(crate) fn launch(body: Body, fresh: Option<Fresh>) -> Result<Coroutine, Erro
         }
     }));
     match spawned {
-        Ok(Ok(handle)) => Ok(handle.coroutine().clone()),
+        Ok(Ok(_handle)) => Ok(()),
         Ok(Err(e)) => Err(Error::Spawn(e.to_string())),
         Err(payload) => Err(Error::Spawn(panic_message(&*payload).to_owned())),
     }

@@ -1,5 +1,5 @@
 use std::fmt;
-use std::io::ErrorKind;
+use std::io::{self, ErrorKind};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::Arc;
@@ -11,7 +11,7 @@ use crate::scheduler::get_scheduler;
 use crate::sync::atomic_dur::AtomicDuration;
 use crate::sync::AtomicOption;
 use crate::timeout_list::TimeoutHandle;
-use crate::yield_now::{get_co_para, yield_now, yield_with};
+use crate::yield_now::{get_co_para, set_co_para, yield_now, yield_with};
 
 #[derive(Debug, Copy, Clone, Eq, PartialEq)]
 pub enum ParkError {
@@ -209,6 +209,12 @@ impl EventSource for Park {
 
         let _g = self.delay_drop();
 
+        // greenws: register the cancel data before the coroutine is stored
+        // (see `Sleep::subscribe`): once stored, an unpark can run it on
+        // another thread, and it can block elsewhere before a registration
+        // made after the store lands and replaces that wait's.
+        cancel.set_co(self.wait_co.clone());
+
         // register the coroutine
         self.wait_co.store(co);
 
@@ -219,11 +225,13 @@ impl EventSource for Park {
             return self.fast_wake_up();
         }
 
-        // register the cancel data
-        cancel.set_co(self.wait_co.clone());
-        // re-check the cancel status
+        // re-check the cancel status; a cancel between the registration
+        // and the store found no coroutine to wake, so wake it from here
         if cancel.is_canceled() {
-            unsafe { cancel.cancel() };
+            if let Some(mut co) = self.wait_co.take() {
+                set_co_para(&mut co, io::Error::other("Canceled"));
+                get_scheduler().schedule(co);
+            }
         }
     }
 

@@ -16,16 +16,20 @@ impl EventSource for Sleep {
     // register the coroutine to the park
     fn subscribe(&mut self, co: CoroutineImpl) {
         let cancel = co_cancel_data(&co);
-        // put the coroutine into the timer list
         let sleep_co = Arc::new(AtomicOption::some(co));
-        get_scheduler().add_timer(self.dur, sleep_co.clone());
-
-        // register the cancel data
-        cancel.set_co(sleep_co);
+        // greenws: register the cancel data before the timer can take the
+        // coroutine. Registered after `add_timer`, it could land late: the
+        // timer fires while this thread waits for a CPU, the coroutine runs
+        // on and blocks again, and this stale registration then replaced
+        // that wait's, so a cancel (a kill, a timeout) never woke it.
+        cancel.set_co(sleep_co.clone());
         // re-check the cancel status
         if cancel.is_canceled() {
             unsafe { cancel.cancel() };
         }
+        // put the coroutine into the timer list; nothing of the coroutine
+        // is touched after this
+        get_scheduler().add_timer(self.dur, sleep_co);
     }
 }
 
