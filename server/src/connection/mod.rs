@@ -12,6 +12,7 @@ pub(crate) mod access_log;
 mod conn;
 pub(crate) mod io;
 mod listen_fds;
+mod listener;
 mod proxy_header;
 pub(crate) mod registry;
 mod running;
@@ -20,5 +21,6 @@ pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod upgrade;
 
+pub use listener::{ListenAddr, Listener};
 pub use running::{ServerHandle, Stopper};
 pub use server::WsgiServer;
