@@ -23,7 +23,7 @@ pub struct Listen {
     pub key: Option<std::path::PathBuf>,
     /// Listen on a Unix domain socket at this path instead of --host/--port
     /// (a stale socket file is replaced, any other file is an error; the
-    /// file is removed at exit). Try it with
+    /// file is removed at exit; its mode follows the umask). Try it with
     /// `curl --unix-socket PATH http://localhost/`.
     #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
     pub unix: Option<std::path::PathBuf>,
