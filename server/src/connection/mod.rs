@@ -5,7 +5,8 @@
 //!
 //! Imports point one way: `server` (the builder) → `accept` → `conn` →
 //! (`crate::request`, `io`, `running`) → `registry`, `upgrade` →
-//! `transport`; `tls` and `access_log` stand alone.
+//! `transport`; `listener` (TCP or Unix) sits under `server`, `accept`,
+//! `running` and `proxy_header`; `tls` and `access_log` stand alone.
 
 mod accept;
 pub(crate) mod access_log;

@@ -475,6 +475,27 @@ mod tests {
     }
 
     #[test]
+    fn the_unix_keyword_trusts_unix_peers_and_no_address() {
+        let trusted = trusted("unix");
+        assert!(trusted.trusts_unix() && !trusted.is_empty());
+        assert!(!trusted.contains(UNIX_PEER.ip()));
+        let forwarded = headers(&[("x-forwarded-for", "0.0.0.0, 203.0.113.9")]);
+        assert_eq!(
+            resolve_unix(&forwarded, &trusted).client,
+            addr("203.0.113.9:0")
+        );
+        // From a TCP peer, `unix` trusts nobody.
+        let peer = addr("127.0.0.1:5000");
+        assert_eq!(resolve(peer, &forwarded, &trusted).client, peer);
+        // Without it, a Unix peer's headers are ignored.
+        assert_eq!(
+            resolve_unix(&forwarded, &TrustedProxies::none()).client,
+            UNIX_PEER
+        );
+        assert!("unix, nonsense".parse::<TrustedProxies>().is_err());
+    }
+
+    #[test]
     fn nothing_changes_for_an_untrusted_peer() {
         let h = headers(&[
             ("x-forwarded-for", "1.2.3.4"),
