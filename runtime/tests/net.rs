@@ -4,7 +4,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use green::net::{DuplexStream, TcpListener};
+use green::net::{DuplexStream, TcpListener, UnixListener};
 
 /// A connected pair: the green side as a `DuplexStream`, the peer as a
 /// plain std socket.
@@ -13,6 +13,84 @@ fn pair() -> (Arc<DuplexStream>, std::net::TcpStream) {
     let peer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     let duplex = Arc::new(DuplexStream::new(listener.accept().unwrap().0));
     (duplex, peer)
+}
+
+/// A fresh socket path for this process (the file is removed first).
+fn socket_path() -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = std::env::temp_dir().join(format!("green-net-{}-{n}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// A connected Unix pair: the accepted side as a `DuplexStream`, the peer
+/// as a plain std socket (the socket file is removed at once).
+fn unix_pair() -> (Arc<DuplexStream>, std::os::unix::net::UnixStream) {
+    let path = socket_path();
+    let listener = UnixListener::bind(&path).unwrap();
+    let peer = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let duplex = Arc::new(listener.accept().unwrap().0);
+    (duplex, peer)
+}
+
+#[test]
+fn a_unix_duplex_stream_carries_bytes_both_ways_and_sees_the_end() {
+    use std::io::Write;
+    let (duplex, mut peer) = unix_pair();
+    assert!(duplex.as_tcp().is_none() && duplex.as_unix().is_some());
+    assert_eq!(
+        duplex.peer_addr().unwrap_err().kind(),
+        std::io::ErrorKind::Unsupported
+    );
+    let deadline = Some(Instant::now() + Duration::from_secs(10));
+    duplex.write_all_parts(b"head ", b"body", deadline).unwrap();
+    let mut got = [0u8; 9];
+    peer.read_exact(&mut got).unwrap();
+    assert_eq!(&got, b"head body");
+    peer.write_all(b"back").unwrap();
+    drop(peer);
+    let mut back = Vec::new();
+    let mut buf = [0u8; 16];
+    loop {
+        match duplex.read(&mut buf, deadline).unwrap() {
+            0 => break,
+            n => back.extend_from_slice(&buf[..n]),
+        }
+    }
+    assert_eq!(back, b"back");
+    // The peer is gone: an error (EPIPE through MSG_NOSIGNAL), no SIGPIPE.
+    let mut failed = None;
+    for _ in 0..100 {
+        if let Err(e) = duplex.write_all(b"more", deadline) {
+            failed = Some(e);
+            break;
+        }
+    }
+    assert_eq!(
+        failed.expect("writes to a closed peer fail").kind(),
+        std::io::ErrorKind::BrokenPipe
+    );
+}
+
+#[test]
+fn a_unix_client_connects_with_connect_unix() {
+    let path = socket_path();
+    let listener = UnixListener::bind(&path).unwrap();
+    let server = green::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        conn.write_all(b"hello", None).unwrap();
+    });
+    let client = DuplexStream::connect_unix(&path).unwrap();
+    let mut got = [0u8; 5];
+    let mut at = 0;
+    while at < got.len() {
+        at += client.read(&mut got[at..], None).unwrap();
+    }
+    assert_eq!(&got, b"hello");
+    server.join().unwrap();
+    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
@@ -198,6 +276,20 @@ stopped_by_kill_and_timeout! {
     };
     tcp_listener_accept_is_stopped: || {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        (Box::new(move || format!("{:?}", listener.accept())), Box::new(()))
+    };
+    unix_duplex_read_is_stopped: || {
+        let (duplex, peer) = unix_pair();
+        (Box::new(move || format!("{:?}", duplex.read(&mut [0u8; 16], None))), Box::new(peer))
+    };
+    unix_duplex_write_all_is_stopped: || {
+        let (duplex, peer) = unix_pair();
+        (Box::new(move || format!("{:?}", duplex.write_all(&big(), None))), Box::new(peer))
+    };
+    unix_listener_accept_is_stopped: || {
+        let path = socket_path();
+        let listener = UnixListener::bind(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
         (Box::new(move || format!("{:?}", listener.accept())), Box::new(()))
     };
     udp_socket_recv_from_is_stopped: || {

@@ -178,7 +178,7 @@ mod websocket;
 
 pub use ::http;
 pub use client::{connect, ClientBuilder};
-pub use connection::{ServerHandle, Stopper, WsgiServer};
+pub use connection::{ListenAddr, Listener, ServerHandle, Stopper, WsgiServer};
 pub use error::{ConnectStep, Error, Result};
 pub use handler::{App, Handler, HttpHandler};
 pub use limits::{Limits, MinRate};

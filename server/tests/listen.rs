@@ -5,6 +5,7 @@
 mod example;
 mod support;
 
+use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
@@ -12,7 +13,7 @@ use std::process::Command;
 /// The demo, started as systemd would: `listener` as descriptor 3, and
 /// `LISTEN_PID` set to the demo's own pid (by a shell that `exec`s it,
 /// keeping its pid), with `LISTEN_FDS` as given.
-fn activated_demo(listener: &std::net::TcpListener, listen_fds: &str) -> Command {
+fn activated_demo(listener: &impl AsRawFd, listen_fds: &str) -> Command {
     let mut command = Command::new("/bin/sh");
     command
         .args(["-c", r#"LISTEN_PID=$$ exec "$0" --no-browser --port 1"#])
@@ -54,6 +55,35 @@ fn the_demo_serves_on_an_inherited_listener() {
         (reply.status, reply.text().as_str()),
         (200, "Yes this is a test!")
     );
+}
+
+#[test]
+fn the_demo_serves_on_an_inherited_unix_listener() {
+    let dir = std::env::temp_dir().join(format!("greenws-listen-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("activated.sock");
+    let _ = std::fs::remove_file(&path);
+    // systemd's ListenStream=/run/plot-demo.sock: it binds, the demo serves.
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    let (child, first) = example::first_line(activated_demo(&listener, "1"));
+    drop(listener);
+    let demo = example::Example::from_child(child, greenws::proto::forwarded::UNIX_PEER);
+    assert_eq!(first.trim(), format!("Serving on unix:{}", path.display()));
+    let mut client = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    client
+        .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    client
+        .write_all(b"GET /test HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut reply = String::new();
+    client.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200 OK\r\n"), "{reply}");
+    assert!(reply.ends_with("\r\n\r\nYes this is a test!"), "{reply}");
+    drop(demo);
+    // The file belongs to whoever bound it (systemd), not to the demo.
+    assert!(path.exists());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

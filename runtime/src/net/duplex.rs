@@ -2,10 +2,10 @@
 
 use std::io::{self, ErrorKind, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::time::Instant;
 
-use may::io::WaitIo;
+use may::io::{AsIoData, IoData, WaitIo};
 use parking_lot::Mutex;
 
 use super::TcpStream;
@@ -72,7 +72,7 @@ impl State {
     }
 }
 
-/// A TCP stream that one greenlet can read while others write, each
+/// A TCP or Unix domain stream that one greenlet can read while others write, each
 /// blocking only itself.
 ///
 /// may lets one coroutine at a time wait for a socket's readiness. Here the
@@ -116,8 +116,49 @@ impl State {
 /// assert_eq!(reader.join().unwrap(), b"world");
 /// ```
 pub struct DuplexStream {
-    stream: may::net::TcpStream,
+    stream: Socket,
     state: Mutex<State>,
+}
+
+/// The connected socket underneath: TCP or a Unix domain stream socket.
+/// Everything else (readiness, waiting, interrupts) is the same for both.
+enum Socket {
+    Tcp(may::net::TcpStream),
+    Unix(may::os::unix::net::UnixStream),
+}
+
+impl Socket {
+    fn read(&self, out: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(stream) => (&mut stream.inner()).read(out),
+            Socket::Unix(stream) => (&mut stream.inner()).read(out),
+        }
+    }
+
+    fn write(&self, data: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(stream) => (&mut stream.inner()).write(data),
+            Socket::Unix(stream) => (&mut stream.inner()).write(data),
+        }
+    }
+}
+
+impl AsIoData for Socket {
+    fn as_io_data(&self) -> &IoData {
+        match self {
+            Socket::Tcp(stream) => stream.as_io_data(),
+            Socket::Unix(stream) => stream.as_io_data(),
+        }
+    }
+}
+
+impl AsRawFd for Socket {
+    fn as_raw_fd(&self) -> RawFd {
+        match self {
+            Socket::Tcp(stream) => stream.as_raw_fd(),
+            Socket::Unix(stream) => stream.as_raw_fd(),
+        }
+    }
 }
 
 impl std::fmt::Debug for DuplexStream {
@@ -134,7 +175,39 @@ impl DuplexStream {
         stream.io
     }
 
+    /// Connects to the Unix domain socket at `path` (the connect waits
+    /// like any other call of this type: a kill or a timeout stops it).
+    ///
+    /// ```
+    /// use green::net::{DuplexStream, UnixListener};
+    /// let dir = std::env::temp_dir().join(format!("green-doc-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir).unwrap();
+    /// let path = dir.join("duplex.sock");
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path).unwrap();
+    /// let client = DuplexStream::connect_unix(&path).unwrap();
+    /// let (server, _) = listener.accept().unwrap();
+    /// client.write_all(b"hi", None).unwrap();
+    /// let mut got = [0u8; 2];
+    /// assert_eq!(server.read(&mut got, None).unwrap(), 2);
+    /// assert_eq!(&got, b"hi");
+    /// assert!(server.as_tcp().is_none());
+    /// # std::fs::remove_dir_all(&dir).unwrap();
+    /// ```
+    pub fn connect_unix(path: impl AsRef<std::path::Path>) -> io::Result<Self> {
+        crate::config::ensure_started();
+        may::os::unix::net::UnixStream::connect(path).map(Self::from_may_unix)
+    }
+
     pub(super) fn from_may(stream: may::net::TcpStream) -> Self {
+        Self::with_socket(Socket::Tcp(stream))
+    }
+
+    pub(super) fn from_may_unix(stream: may::os::unix::net::UnixStream) -> Self {
+        Self::with_socket(Socket::Unix(stream))
+    }
+
+    fn with_socket(stream: Socket) -> Self {
         DuplexStream {
             stream,
             state: Mutex::new(State {
@@ -149,21 +222,45 @@ impl DuplexStream {
         }
     }
 
-    /// The std socket underneath, for addresses and socket options. It is
-    /// in non-blocking mode: do not read or write through it.
-    pub fn inner(&self) -> &std::net::TcpStream {
-        self.stream.inner()
+    /// The std TCP socket underneath, for addresses and socket options;
+    /// `None` for a Unix domain socket. It is in non-blocking mode: do not
+    /// read or write through it.
+    pub fn as_tcp(&self) -> Option<&std::net::TcpStream> {
+        match &self.stream {
+            Socket::Tcp(stream) => Some(stream.inner()),
+            Socket::Unix(_) => None,
+        }
     }
 
-    /// The peer's address.
+    /// The std Unix socket underneath, for addresses and credentials;
+    /// `None` for TCP. It is in non-blocking mode: do not read or write
+    /// through it.
+    pub fn as_unix(&self) -> Option<&std::os::unix::net::UnixStream> {
+        match &self.stream {
+            Socket::Tcp(_) => None,
+            Socket::Unix(stream) => Some(stream.inner()),
+        }
+    }
+
+    /// The peer's address; an error of kind `Unsupported` for a Unix
+    /// domain socket (see [`as_unix`](Self::as_unix)).
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
-        self.stream.peer_addr()
+        match &self.stream {
+            Socket::Tcp(stream) => stream.peer_addr(),
+            Socket::Unix(_) => Err(io::Error::new(
+                ErrorKind::Unsupported,
+                "a Unix domain socket has no IP peer address",
+            )),
+        }
     }
 
     /// Shuts down one or both directions; a blocked reader then sees the end
     /// of the stream.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
-        self.stream.shutdown(how)
+        match &self.stream {
+            Socket::Tcp(stream) => stream.shutdown(how),
+            Socket::Unix(stream) => stream.shutdown(how),
+        }
     }
 
     /// Reads once into `out`, waiting until `deadline` at most (`None`: no
@@ -194,7 +291,7 @@ impl DuplexStream {
     pub fn try_read(&self, out: &mut [u8]) -> io::Result<usize> {
         self.before_io(Interest::Read);
         loop {
-            let result = (&mut self.stream.inner()).read(out);
+            let result = self.stream.read(out);
             let mut state = self.state.lock();
             match &result {
                 Ok(n) => state.maybe_readable = *n == out.len() || state.closed,
@@ -243,7 +340,7 @@ impl DuplexStream {
     pub fn try_write(&self, data: &[u8]) -> io::Result<usize> {
         self.before_io(Interest::Write);
         loop {
-            match (&mut self.stream.inner()).write(data) {
+            match self.stream.write(data) {
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 result => return result,
             }
@@ -415,6 +512,13 @@ impl DuplexStream {
 impl AsRawFd for DuplexStream {
     fn as_raw_fd(&self) -> RawFd {
         self.stream.as_raw_fd()
+    }
+}
+
+impl AsFd for DuplexStream {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // Safety: the descriptor stays open as long as `self` lives.
+        unsafe { BorrowedFd::borrow_raw(self.stream.as_raw_fd()) }
     }
 }
 

@@ -1,7 +1,8 @@
 //! Coroutine-aware sockets: std's `TcpStream`, `TcpListener` and
 //! `UdpSocket`, whose blocking calls suspend only the calling greenlet (and
-//! block a plain thread as std's would), and [`DuplexStream`] for a reader
-//! and writers sharing one connection. Every wait in them, a read, a write
+//! block a plain thread as std's would), [`UnixListener`] for Unix domain
+//! stream sockets, and [`DuplexStream`] for a reader and writers sharing
+//! one connection (TCP or Unix: [`DuplexStream::connect_unix`]). Every wait in them, a read, a write
 //! into a full send buffer, an accept, a connect, a receive, is stopped by
 //! [`Greenlet::kill`](crate::Greenlet::kill) and
 //! [`with_timeout`](crate::with_timeout): the call unwinds and the greenlet
@@ -35,10 +36,12 @@ use std::os::fd::{FromRawFd, IntoRawFd};
 mod duplex;
 mod tcp;
 mod udp;
+mod unix;
 
 pub use duplex::DuplexStream;
 pub use tcp::{TcpListener, TcpStream};
 pub use udp::UdpSocket;
+pub use unix::UnixListener;
 
 /// Makes a coroutine-aware listener of a bound std listener (which is
 /// switched to non-blocking mode).

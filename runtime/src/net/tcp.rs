@@ -99,7 +99,7 @@ impl TcpStream {
 
     /// The local address.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
-        self.io.inner().local_addr()
+        self.inner().local_addr()
     }
 
     /// Shuts down one or both directions.
@@ -109,12 +109,12 @@ impl TcpStream {
 
     /// Sets `TCP_NODELAY` (no Nagle delay for small writes).
     pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
-        self.io.inner().set_nodelay(nodelay)
+        self.inner().set_nodelay(nodelay)
     }
 
     /// Whether `TCP_NODELAY` is set.
     pub fn nodelay(&self) -> io::Result<bool> {
-        self.io.inner().nodelay()
+        self.inner().nodelay()
     }
 
     /// Limits how long a read waits for data (`None`: no limit); a read
@@ -145,13 +145,15 @@ impl TcpStream {
 
     /// Takes the socket's pending error (`SO_ERROR`), if any.
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.io.inner().take_error()
+        self.inner().take_error()
     }
 
     /// The std socket underneath, for socket options. It is in
     /// non-blocking mode: do not read or write through it.
     pub fn inner(&self) -> &std::net::TcpStream {
-        self.io.inner()
+        self.io
+            .as_tcp()
+            .expect("a TcpStream wraps a TCP socket by construction")
     }
 
     fn read_deadline(&self) -> Option<Instant> {

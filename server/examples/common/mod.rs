@@ -1,9 +1,8 @@
-//! What every runnable of the project shares: `--host`/`--port` flags,
-//! logging, the first line on stdout, and the graceful stop on SIGINT and
-//! SIGTERM.
+//! What every runnable of the project shares: `--host`/`--port` (or
+//! `--unix`) flags, logging, the first line on stdout, and the graceful
+//! stop on SIGINT and SIGTERM.
 
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -22,12 +21,23 @@ pub struct Listen {
     /// Private key (PEM) of the certificate (needs --cert).
     #[arg(long, requires = "cert")]
     pub key: Option<std::path::PathBuf>,
+    /// Listen on a Unix domain socket at this path instead of --host/--port
+    /// (a stale socket file is replaced, any other file is an error; the
+    /// file is removed at exit; its mode follows the umask). Try it with
+    /// `curl --unix-socket PATH http://localhost/`.
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["host", "port"])]
+    pub unix: Option<std::path::PathBuf>,
 }
 
 impl Listen {
-    /// Binds the listening socket, with TLS when --cert and --key are given.
+    /// Binds the listening socket (--unix, or --host and --port), with TLS
+    /// when --cert and --key are given.
     pub fn bind(&self) -> greenws::Result<greenws::WsgiServer> {
-        self.with_tls(greenws::WsgiServer::bind((self.host.as_str(), self.port))?)
+        let server = match &self.unix {
+            Some(path) => greenws::WsgiServer::bind_unix(path)?,
+            None => greenws::WsgiServer::bind((self.host.as_str(), self.port))?,
+        };
+        self.with_tls(server)
     }
 
     /// Adds TLS to `server` when --cert and --key are given.
@@ -57,10 +67,19 @@ pub fn init_logging() -> greenws::logging::LogGuard {
 }
 
 /// Prints `Serving on http://HOST:PORT` (or https) as the first line on
-/// stdout.
-pub fn announce(scheme: &str, addr: SocketAddr) {
+/// stdout; on a Unix socket `Serving on unix:PATH`, then how to reach it
+/// with curl.
+pub fn announce(scheme: &str, addr: &greenws::ListenAddr) {
     let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "Serving on {scheme}://{addr}");
+    let _ = match addr {
+        greenws::ListenAddr::Tcp(addr) => writeln!(stdout, "Serving on {scheme}://{addr}"),
+        greenws::ListenAddr::Unix(path) => writeln!(
+            stdout,
+            "Serving on unix:{}\nTry: curl --unix-socket {} {scheme}://localhost/",
+            path.display(),
+            path.display()
+        ),
+    };
     let _ = stdout.flush();
 }
 
@@ -102,9 +121,8 @@ pub fn start_until_signal(
     scheme: &str,
     app: impl greenws::App,
 ) -> greenws::Result<greenws::ServerHandle> {
-    let addr = server.local_addr();
     let handle = server.start(app)?;
     stop_on_signals(&handle);
-    announce(scheme, addr);
+    announce(scheme, handle.listen_addr());
     Ok(handle)
 }

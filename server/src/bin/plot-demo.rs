@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use greenws::http::StatusCode;
-use greenws::proto::forwarded::Cidr;
+use greenws::proto::forwarded::TrustedProxies;
 use greenws::{CloseCode, Request, Response, Upgrade, WebSocket, WebSocketHandler, WsgiServer};
 
 const TEST_HTML: &str = include_str!("../../../assets/test.html");
@@ -33,8 +33,9 @@ const PLOT_JS: &str = include_str!("../../../assets/plot.js");
                   without an Origin header (not browsers) are let in. SIGINT and SIGTERM stop \
                   gracefully (WebSockets closed with 1001, requests in flight given 5 s); \
                   a second signal exits at once. Under systemd socket activation \
-                  (LISTEN_FDS=1, LISTEN_PID), the inherited socket is served and \
-                  --host/--port are ignored."
+                  (LISTEN_FDS=1, LISTEN_PID), the inherited socket (TCP or Unix) is served and \
+                  --host/--port/--unix are ignored. With --unix PATH, the second line on stdout \
+                  is a curl command instead of the page's URL (a browser cannot open a Unix socket)."
 )]
 struct Args {
     #[command(flatten)]
@@ -48,11 +49,13 @@ struct Args {
     /// Points sent on /data before it closes.
     #[arg(long, default_value_t = 100)]
     points: u32,
-    /// A reverse proxy (address or network, like 127.0.0.1 or 10.0.0.0/8)
-    /// whose X-Forwarded-For, X-Forwarded-Proto and Forwarded headers give
-    /// the client's address and scheme; repeatable. None by default.
-    #[arg(long = "trusted-proxy", value_name = "CIDR")]
-    trusted_proxies: Vec<Cidr>,
+    /// A reverse proxy (address or network, like 127.0.0.1 or 10.0.0.0/8,
+    /// or `unix` for every peer on a Unix socket, as with --unix behind
+    /// nginx) whose X-Forwarded-For, X-Forwarded-Proto and Forwarded
+    /// headers give the client's address and scheme; repeatable. None by
+    /// default.
+    #[arg(long = "trusted-proxy", value_name = "CIDR|unix")]
+    trusted_proxies: Vec<TrustedProxies>,
     /// Expect a PROXY protocol header (v1 or v2, from a TCP load balancer)
     /// at the start of every connection; only from --trusted-proxy
     /// addresses when some are given.
@@ -154,7 +157,12 @@ fn main() -> greenws::Result<()> {
         None => args.listen.bind()?,
     };
     let server = server
-        .trusted_proxies(args.trusted_proxies.iter().copied().collect())
+        .trusted_proxies(
+            args.trusted_proxies
+                .iter()
+                .cloned()
+                .fold(TrustedProxies::none(), TrustedProxies::union),
+        )
         .proxy_protocol(args.proxy_protocol);
     if args.metrics {
         greenws::metrics::enable();
@@ -169,6 +177,11 @@ fn main() -> greenws::Result<()> {
         })?
     };
 
+    if handle.listen_addr().unix().is_some() {
+        // `announce` printed the curl command; no browser opens a Unix socket.
+        handle.wait();
+        return Ok(());
+    }
     let url = page_url(args.listen.scheme(), addr);
     // Printed in every case: a headless machine can report success from
     // `webbrowser::open` where nothing opens.

@@ -2,26 +2,19 @@
 //! connection bound; out of descriptors, it sheds a waiting connection
 //! rather than leave every new client hanging.
 
-use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use green::net::TcpListener;
-
 use super::conn;
+use super::listener::Listening;
 use super::running::Shared;
 
 /// The stack of a TLS connection's greenlet. rustls's handshake needs
 /// more than the default; pages only become resident as they are touched.
 const TLS_STACK_SIZE: usize = 256 * 1024;
 
-/// TCP keepalive probes on accepted connections: one every this long after
-/// the first, and the connection fails after this many unanswered ones.
-const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
-const KEEPALIVE_PROBES: u32 = 5;
-
-pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+pub(super) fn accept_loop(listener: Listening, shared: Arc<Shared>) {
     let mut spare = Spare::reserve();
     let mut fd_errors = RateLimitedLog::default();
     loop {
@@ -32,7 +25,7 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         if shared.stopping() {
             return;
         }
-        let (stream, peer) = match listener.accept() {
+        let (stream, peer) = match listener.accept(shared.tcp_keepalive) {
             Ok(accepted) => accepted,
             Err(e) if is_out_of_descriptors(&e) => {
                 count_accept_error();
@@ -55,7 +48,6 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 continue;
             }
         };
-        configure(&stream, shared.tcp_keepalive);
         let conn_shared = shared.clone();
         let builder = match shared.tls {
             // rustls's handshake (certificate signing included) goes deeper
@@ -70,7 +62,10 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         if let Err(e) = spawned {
             // The stream was moved into the closure and dropped with it:
             // the connection is closed.
-            log::error!("closed a connection from {peer}: cannot create its coroutine: {e}");
+            log::error!(
+                "closed a connection from {}: cannot create its coroutine: {e}",
+                peer.addr
+            );
         }
     }
 }
@@ -78,18 +73,6 @@ pub(super) fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
 fn count_accept_error() {
     if let Some(metrics) = crate::metrics::enabled() {
         metrics.accept_errors.inc();
-    }
-}
-
-/// Socket options of an accepted connection: no Nagle delay, keepalive.
-fn configure(stream: &green::net::TcpStream, keepalive: Option<Duration>) {
-    let _ = stream.set_nodelay(true);
-    if let Some(idle) = keepalive {
-        let keepalive = socket2::TcpKeepalive::new()
-            .with_time(idle)
-            .with_interval(KEEPALIVE_INTERVAL)
-            .with_retries(KEEPALIVE_PROBES);
-        let _ = socket2::SockRef::from(stream.inner()).set_tcp_keepalive(&keepalive);
     }
 }
 
@@ -121,12 +104,12 @@ impl Spare {
     /// takes it there, a new spare is opened once a descriptor is free.
     /// Gives the closed connection's peer, or `None` if none was waiting
     /// (or no descriptor could be had).
-    fn shed_one(&mut self, listener: &TcpListener) -> Option<SocketAddr> {
+    fn shed_one(&mut self, listener: &Listening) -> Option<String> {
         if self.0.take().is_none() {
             *self = Spare::reserve();
             return None;
         }
-        let Ok((victim, peer)) = listener.inner().accept() else {
+        let Ok((victim, peer)) = listener.accept_now() else {
             *self = Spare::reserve();
             return None;
         };

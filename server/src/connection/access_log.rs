@@ -5,6 +5,8 @@
 //! 127.0.0.1 - - [2026-01-31 12:00:00] "GET /test HTTP/1.1" 200 19 0.000081
 //! ```
 //!
+//! A client on a Unix domain socket (no address) is written `unix`.
+//!
 //! The request line is the client's, so it is escaped: control characters
 //! (C0, DEL and C1), the bidirectional-text controls, the line and paragraph
 //! separators, `"` and `\` are written as escapes (`\x1b`, `\u{202e}`,
@@ -22,6 +24,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
 use http::StatusCode;
+
+use crate::proto::forwarded::UNIX_PEER;
 
 /// The `log` target of access lines.
 pub(crate) const TARGET: &str = "greenws::access";
@@ -55,7 +59,11 @@ pub(crate) fn record(
             return; // a logger that logs access lines while writing one
         };
         line.clear();
-        push_ip(&mut line, peer.ip());
+        if peer == UNIX_PEER {
+            line.push_str("unix");
+        } else {
+            push_ip(&mut line, peer.ip());
+        }
         line.push_str(" - - [");
         line.push_str(log_time(SystemTime::now()).as_str());
         line.push_str("] \"");

@@ -11,10 +11,11 @@ use std::time::Instant;
 
 use http::StatusCode;
 
-use green::net::{DuplexStream, TcpStream};
+use green::net::DuplexStream;
 
 use super::access_log;
 use super::io::{is_timeout, ConnIo, KEEP_CAPACITY};
+use super::listener::Peer;
 use super::proxy_header;
 use super::registry::ConnEntry;
 use super::running::Shared;
@@ -38,15 +39,18 @@ const LINGER_LIMIT: usize = 16 * 1024 * 1024;
 
 /// Serves one accepted connection until it closes.
 #[inline(never)]
-pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
-    let socket = Arc::new(DuplexStream::new(stream));
+pub(crate) fn serve(stream: DuplexStream, peer: Peer, shared: Arc<Shared>) {
+    let socket = Arc::new(stream);
     let registration = shared.registry.register(&socket);
-    let peer = if shared.proxy_protocol {
+    let Peer {
+        addr: peer,
+        unix: over_unix,
+    } = if shared.proxy_protocol {
         let deadline = deadline::after(shared.limits.header_timeout);
         match proxy_header::read_client(&socket, peer, &shared.trusted_proxies, deadline) {
             Ok(client) => client,
             Err(e) => {
-                log::debug!("{peer}: closed: {e}");
+                log::debug!("{}: closed: {e}", peer.addr);
                 return;
             }
         }
@@ -65,6 +69,7 @@ pub(crate) fn serve(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>) {
         io,
         out: Vec::new(),
         peer,
+        over_unix,
         shared: &shared,
         entry: registration.entry.clone(),
     };
@@ -105,7 +110,11 @@ fn tls_handshake(
 struct Connection<'s> {
     io: ConnIo,
     out: Vec<u8>,
+    /// The client's address ([`UNIX_PEER`](crate::proto::forwarded::UNIX_PEER) over a Unix socket).
     peer: SocketAddr,
+    /// The connection came in over a Unix domain socket (and no PROXY
+    /// header named a client).
+    over_unix: bool,
     shared: &'s Shared,
     entry: Arc<ConnEntry>,
 }
@@ -198,7 +207,11 @@ impl Connection<'_> {
         let started = Instant::now();
         let shared = self.shared;
         let exchange = ServerExchange::new(&head);
-        let origin = forwarded::resolve(self.peer, &head.headers, &shared.trusted_proxies);
+        let origin = if self.over_unix {
+            forwarded::resolve_unix(&head.headers, &shared.trusted_proxies)
+        } else {
+            forwarded::resolve(self.peer, &head.headers, &shared.trusted_proxies)
+        };
         let scheme = origin.scheme.unwrap_or(shared.scheme);
         let client = origin.client;
         let mut req = Request::new(head, client, scheme, &mut self.io, &shared.limits);

@@ -5,13 +5,15 @@
 //!
 //! Imports point one way: `server` (the builder) → `accept` → `conn` →
 //! (`crate::request`, `io`, `running`) → `registry`, `upgrade` →
-//! `transport`; `tls` and `access_log` stand alone.
+//! `transport`; `listener` (TCP or Unix) sits under `server`, `accept`,
+//! `running` and `proxy_header`; `tls` and `access_log` stand alone.
 
 mod accept;
 pub(crate) mod access_log;
 mod conn;
 pub(crate) mod io;
 mod listen_fds;
+mod listener;
 mod proxy_header;
 pub(crate) mod registry;
 mod running;
@@ -20,5 +22,6 @@ pub(crate) mod tls;
 pub(crate) mod transport;
 pub(crate) mod upgrade;
 
+pub use listener::{ListenAddr, Listener};
 pub use running::{ServerHandle, Stopper};
 pub use server::WsgiServer;

@@ -4,10 +4,11 @@
 //! taken, bounded in bytes by the parser and in time by the deadline.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::time::Instant;
 
 use green::net::DuplexStream;
+
+use super::listener::Peer;
 
 use crate::proto::forwarded::TrustedProxies;
 use crate::proto::proxy::{parse, Parsed, ProxyError, ProxyHeader};
@@ -39,11 +40,11 @@ impl fmt::Display for Refused {
 /// or `peer` itself for a `LOCAL` or `UNKNOWN` header.
 pub(super) fn read_client(
     socket: &DuplexStream,
-    peer: SocketAddr,
+    peer: Peer,
     trusted: &TrustedProxies,
     deadline: Option<Instant>,
-) -> Result<SocketAddr, Refused> {
-    if !trusted.is_empty() && !trusted.contains(peer.ip()) {
+) -> Result<Peer, Refused> {
+    if !trusted.is_empty() && !peer.is_trusted_by(trusted) {
         return Err(Refused::Untrusted);
     }
     let mut header = Vec::new();
@@ -52,7 +53,12 @@ pub(super) fn read_client(
             Parsed::Complete {
                 header: ProxyHeader::Proxied { source, .. },
                 ..
-            } => return Ok(source),
+            } => {
+                return Ok(Peer {
+                    addr: source,
+                    unix: false,
+                })
+            }
             Parsed::Complete { .. } => return Ok(peer),
             Parsed::Incomplete { needed } => {
                 let start = header.len();

@@ -1,7 +1,7 @@
 //! A running server: [`ServerHandle`], [`Stopper`] and the graceful stop
 //! they share.
 
-use crate::proto::forwarded::TrustedProxies;
+use crate::proto::forwarded::{TrustedProxies, UNIX_PEER};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use green::{Greenlet, Pool};
 use parking_lot::Mutex;
 
+use super::listener::{ListenAddr, SocketFile};
 use super::registry::Registry;
 use crate::handler::{App, Handler};
 use crate::Limits;
@@ -31,7 +32,9 @@ pub(crate) struct Shared {
     pub(super) pool: Pool,
     pub(super) max_connections: usize,
     pub(super) tcp_keepalive: Option<Duration>,
-    pub(super) local_addr: SocketAddr,
+    pub(super) listen_addr: ListenAddr,
+    /// The socket file `bind_unix` made, removed once accepting stopped.
+    pub(super) socket_file: Mutex<Option<SocketFile>>,
     /// The accepting greenlet, until a stop takes it.
     pub(super) acceptor: Mutex<Option<Greenlet<()>>>,
     pub(super) stopped: green::Event,
@@ -52,9 +55,16 @@ pub struct ServerHandle {
 }
 
 impl ServerHandle {
-    /// The address the server listens on, with the real port.
+    /// The TCP address the server listens on, with the real port;
+    /// [`UNIX_PEER`] (`0.0.0.0:0`) on a Unix socket (see
+    /// [`listen_addr`](Self::listen_addr)).
     pub fn local_addr(&self) -> SocketAddr {
-        self.shared.local_addr
+        self.shared.listen_addr.tcp().unwrap_or(UNIX_PEER)
+    }
+
+    /// Where the server listens: a TCP address or a Unix socket's path.
+    pub fn listen_addr(&self) -> &ListenAddr {
+        &self.shared.listen_addr
     }
 
     /// The number of open connections.
@@ -109,6 +119,9 @@ impl Shared {
         self.stopping.store(true, Ordering::SeqCst);
         acceptor.kill();
         let _ = acceptor.join();
+        // Nobody accepts any more: new clients get "connection refused"
+        // from a stale file, or "no such file" once it is gone.
+        drop(self.socket_file.lock().take());
         self.registry.wake_idle();
         let graceful = self.pool.join(crate::deadline::time_left(deadline));
         if !graceful {
@@ -121,7 +134,10 @@ impl Shared {
         }
         self.graceful.store(graceful, Ordering::SeqCst);
         self.stopped.set();
-        log::info!("stopped serving on {}://{}", self.scheme, self.local_addr);
+        log::info!(
+            "stopped serving on {}",
+            self.listen_addr.with_scheme(self.scheme)
+        );
         graceful
     }
 }

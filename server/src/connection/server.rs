@@ -2,7 +2,6 @@
 //! (handler class, connection bound, limits, TLS) and starts serving.
 
 use std::net::{SocketAddr, TcpListener as StdListener, ToSocketAddrs};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -13,10 +12,11 @@ use parking_lot::Mutex;
 
 use super::accept::accept_loop;
 use super::listen_fds;
+use super::listener::{self, ListenAddr, Listener, SocketFile};
 use super::registry::Registry;
 use super::running::{ServerHandle, Shared};
 use crate::handler::{App, Handler, HttpHandler};
-use crate::proto::forwarded::TrustedProxies;
+use crate::proto::forwarded::{TrustedProxies, UNIX_PEER};
 use crate::{sys, Error, Limits, Result};
 
 /// Listen backlog: connections the kernel queues before `accept`. The
@@ -65,8 +65,11 @@ const BACKLOG: i32 = 65_535;
 /// }
 /// ```
 pub struct WsgiServer {
-    listener: StdListener,
-    local_addr: SocketAddr,
+    listener: Listener,
+    listen_addr: ListenAddr,
+    /// The socket file [`bind_unix`](Self::bind_unix) made (removed when
+    /// the server stops, or is dropped unstarted).
+    socket_file: Option<SocketFile>,
     handler: Arc<dyn Handler>,
     max_connections: Option<usize>,
     tcp_keepalive: Option<Duration>,
@@ -107,9 +110,43 @@ impl WsgiServer {
         }))
     }
 
+    /// Listens on a Unix domain socket at `path` (behind a proxy on the
+    /// same machine: nginx's `proxy_pass http://unix:/run/app.sock;`).
+    /// Clients have no address: [`Request::peer_addr`](crate::Request::peer_addr)
+    /// is [`UNIX_PEER`] (`0.0.0.0:0`), the access log says `unix`, and
+    /// [`trusted_proxies`](Self::trusted_proxies) trusts them with the
+    /// keyword `unix`. TCP settings (keepalive, no-delay) do not apply.
+    ///
+    /// A socket file left at `path` by a process that died (a connect to
+    /// it is refused) is replaced; a live server's socket is "address in
+    /// use", and any other file (a regular file, a directory) is an error,
+    /// never removed. The file is removed when the server stops (or is
+    /// dropped without starting), if it is still the one bound here.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("greenws-doc-{}.sock", std::process::id()));
+    /// let server = greenws::WsgiServer::bind_unix(&path)?;
+    /// assert_eq!(server.listen_addr().to_string(), format!("unix:{}", path.display()));
+    /// drop(server);
+    /// assert!(!path.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn bind_unix(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        let (listener, file) =
+            listener::bind_unix(path, BACKLOG).map_err(|source| Error::Bind {
+                addr: format!("unix:{}", path.display()),
+                source,
+            })?;
+        let mut server = Self::from_listener(listener)?;
+        server.socket_file = Some(file);
+        Ok(server)
+    }
+
     /// Serves on a listening socket bound elsewhere: by a parent process,
-    /// a supervisor, or `std::net::TcpListener::from_raw_fd` on an
-    /// inherited descriptor.
+    /// a supervisor, or `from_raw_fd` on an inherited descriptor; a
+    /// `std::net::TcpListener` or a `std::os::unix::net::UnixListener`
+    /// (whose socket file is left alone).
     ///
     /// ```
     /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -117,11 +154,13 @@ impl WsgiServer {
     /// assert_ne!(server.local_addr().port(), 0);
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
-    pub fn from_listener(listener: StdListener) -> Result<Self> {
-        let local_addr = listener.local_addr()?;
+    pub fn from_listener(listener: impl Into<Listener>) -> Result<Self> {
+        let listener = listener.into();
+        let listen_addr = listener.listen_addr()?;
         Ok(WsgiServer {
             listener,
-            local_addr,
+            listen_addr,
+            socket_file: None,
             handler: Arc::new(HttpHandler),
             max_connections: None,
             tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
@@ -137,7 +176,8 @@ impl WsgiServer {
     /// passed to this process: descriptor 3, announced by `LISTEN_FDS=1`
     /// and `LISTEN_PID` set to this process's id. `Ok(None)` when the
     /// environment passes this process none; an error when it passes
-    /// several, or when descriptor 3 is not a listening TCP socket. Take
+    /// several, or when descriptor 3 is not a listening TCP or Unix stream
+    /// socket (systemd's `ListenStream=` with an address or a path). Take
     /// it once: the descriptor belongs to the server from then on.
     ///
     /// ```no_run
@@ -158,13 +198,19 @@ impl WsgiServer {
             return Ok(None);
         };
         let family = socket.local_addr().map_err(bind_error)?.domain();
-        if family != socket2::Domain::IPV4 && family != socket2::Domain::IPV6 {
+        let listener = if family == socket2::Domain::IPV4 || family == socket2::Domain::IPV6 {
+            Listener::Tcp(socket.into())
+        } else if family == socket2::Domain::UNIX {
+            Listener::Unix(std::os::unix::net::UnixListener::from(
+                std::os::fd::OwnedFd::from(socket),
+            ))
+        } else {
             return Err(bind_error(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                "the inherited socket is not a TCP socket (Unix sockets are not supported)",
+                format!("the inherited socket is neither TCP nor Unix ({family:?})"),
             )));
-        }
-        Self::from_listener(socket.into()).map(Some)
+        };
+        Self::from_listener(listener).map(Some)
     }
 
     /// Believes the forwarding headers (`Forwarded`, `X-Forwarded-For`,
@@ -198,9 +244,16 @@ impl WsgiServer {
         self
     }
 
-    /// The bound address, with the real port when port 0 was asked for.
+    /// The bound TCP address, with the real port when port 0 was asked
+    /// for; [`UNIX_PEER`] (`0.0.0.0:0`) on a Unix socket (see
+    /// [`listen_addr`](Self::listen_addr)).
     pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
+        self.listen_addr.tcp().unwrap_or(UNIX_PEER)
+    }
+
+    /// Where the server listens: a TCP address or a Unix socket's path.
+    pub fn listen_addr(&self) -> &ListenAddr {
+        &self.listen_addr
     }
 
     /// Sets the handler class (default [`HttpHandler`]).
@@ -218,7 +271,7 @@ impl WsgiServer {
         self
     }
 
-    /// Sets TCP keepalive on accepted connections: the first probe after
+    /// Sets TCP keepalive on accepted TCP connections: the first probe after
     /// `idle` without traffic (then every 10 s; 5 unanswered probes fail the
     /// connection), or `None` for no keepalive. Default
     /// [`DEFAULT_TCP_KEEPALIVE`](Self::DEFAULT_TCP_KEEPALIVE) (60 s).
@@ -263,11 +316,12 @@ impl WsgiServer {
 
     /// Starts serving `app` in the background and returns a handle to stop
     /// the server.
-    pub fn start(self, app: impl App) -> Result<ServerHandle> {
+    pub fn start(mut self, app: impl App) -> Result<ServerHandle> {
         let max_connections = self.max_connections.unwrap_or_else(sys::capacity);
         presize_descriptor_table(&self.listener);
         green::Config::current(); // settings are fixed from here on
-        let listener = green::net::listener_from_std(self.listener)?;
+        let socket_file = self.socket_file.take();
+        let listener = self.listener.into_green()?;
         let shared = Arc::new(Shared {
             app: Box::new(app),
             handler: self.handler,
@@ -281,7 +335,8 @@ impl WsgiServer {
             pool: Pool::new(max_connections),
             max_connections,
             tcp_keepalive: self.tcp_keepalive,
-            local_addr: self.local_addr,
+            listen_addr: self.listen_addr,
+            socket_file: Mutex::new(socket_file),
             acceptor: Mutex::new(None),
             stopped: green::Event::new(),
             graceful: AtomicBool::new(false),
@@ -293,7 +348,10 @@ impl WsgiServer {
                 .spawn(move || accept_loop(listener, shared))?
         };
         *shared.acceptor.lock() = Some(acceptor);
-        log::info!("serving on {}://{}", shared.scheme, self.local_addr);
+        log::info!(
+            "serving on {}",
+            shared.listen_addr.with_scheme(shared.scheme)
+        );
         Ok(ServerHandle { shared })
     }
 }
@@ -318,7 +376,7 @@ const DESCRIPTOR_TABLE: u64 = 16 * 1024;
 /// (milliseconds on a busy machine) inside `accept`: a burst of
 /// connections on a fresh server would wait for several of them while its
 /// accept queue fills.
-fn presize_descriptor_table(listener: &StdListener) {
+fn presize_descriptor_table(listener: &Listener) {
     let slots = sys::raise_open_file_limit()
         .unwrap_or(1024)
         .min(DESCRIPTOR_TABLE);

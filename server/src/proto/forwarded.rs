@@ -42,6 +42,12 @@ use std::str::FromStr;
 
 use http::HeaderMap;
 
+/// The address that stands for a client connected over a Unix domain
+/// socket, which has none: `0.0.0.0:0` (what
+/// [`Request::peer_addr`](crate::Request::peer_addr) gives for it; the
+/// access log writes `unix`).
+pub const UNIX_PEER: SocketAddr = SocketAddr::new(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
 /// One address or network: `10.0.0.0/8`, `::1`, `fd00::/8`. An IPv4
 /// network also matches the IPv4-mapped IPv6 form of its addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -122,10 +128,22 @@ impl fmt::Display for Cidr {
 }
 
 /// The proxies whose forwarding headers are believed; empty (nobody) by
-/// default. Parses from a comma-separated list of [`Cidr`]s.
+/// default. Parses from a comma-separated list of [`Cidr`]s and the
+/// keyword `unix`: every peer on a Unix domain socket (a proxy on the same
+/// machine, such as nginx with `proxy_pass http://unix:/run/app.sock;`).
+///
+/// ```
+/// use greenws::proto::forwarded::TrustedProxies;
+/// let trusted: TrustedProxies = "unix, 10.0.0.0/8".parse()?;
+/// assert!(trusted.trusts_unix());
+/// assert!(trusted.contains("10.1.2.3".parse()?));
+/// assert!(!"127.0.0.1".parse::<TrustedProxies>()?.trusts_unix());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TrustedProxies {
     networks: Vec<Cidr>,
+    unix: bool,
 }
 
 impl TrustedProxies {
@@ -140,9 +158,28 @@ impl TrustedProxies {
         self
     }
 
+    /// Trusts every peer on a Unix domain socket too.
+    pub fn with_unix(mut self) -> TrustedProxies {
+        self.unix = true;
+        self
+    }
+
+    /// Trusts what `other` trusts too (for a list given in parts, such as
+    /// a repeated command-line flag).
+    pub fn union(mut self, other: TrustedProxies) -> TrustedProxies {
+        self.networks.extend(other.networks);
+        self.unix |= other.unix;
+        self
+    }
+
+    /// True if peers on a Unix domain socket are trusted.
+    pub fn trusts_unix(&self) -> bool {
+        self.unix
+    }
+
     /// True if nobody is trusted.
     pub fn is_empty(&self) -> bool {
-        self.networks.is_empty()
+        self.networks.is_empty() && !self.unix
     }
 
     /// True if `ip` is a trusted proxy.
@@ -155,10 +192,15 @@ impl FromStr for TrustedProxies {
     type Err = CidrError;
 
     fn from_str(text: &str) -> Result<TrustedProxies, CidrError> {
-        text.split(',')
-            .map(|one| one.trim().parse())
-            .collect::<Result<_, _>>()
-            .map(|networks| TrustedProxies { networks })
+        let mut trusted = TrustedProxies::none();
+        for one in text.split(',').map(str::trim) {
+            trusted = if one == "unix" {
+                trusted.with_unix()
+            } else {
+                trusted.with(one.parse()?)
+            };
+        }
+        Ok(trusted)
     }
 }
 
@@ -166,6 +208,7 @@ impl FromIterator<Cidr> for TrustedProxies {
     fn from_iter<I: IntoIterator<Item = Cidr>>(networks: I) -> TrustedProxies {
         TrustedProxies {
             networks: networks.into_iter().collect(),
+            unix: false,
         }
     }
 }
@@ -190,11 +233,27 @@ struct Hop<'a> {
 /// request's forwarding headers if `peer` is a trusted proxy (see the
 /// [module](self) docs).
 pub fn resolve(peer: SocketAddr, headers: &HeaderMap, trusted: &TrustedProxies) -> Origin {
+    resolve_behind(peer, trusted.contains(peer.ip()), headers, trusted)
+}
+
+/// [`resolve`] for a request that came over a Unix domain socket: the
+/// headers count if Unix peers are trusted ([`TrustedProxies::trusts_unix`]),
+/// and the client is [`UNIX_PEER`] when they do not name one.
+pub fn resolve_unix(headers: &HeaderMap, trusted: &TrustedProxies) -> Origin {
+    resolve_behind(UNIX_PEER, trusted.trusts_unix(), headers, trusted)
+}
+
+fn resolve_behind(
+    peer: SocketAddr,
+    peer_trusted: bool,
+    headers: &HeaderMap,
+    trusted: &TrustedProxies,
+) -> Origin {
     let untouched = Origin {
         client: peer,
         scheme: None,
     };
-    if !trusted.contains(peer.ip()) {
+    if !peer_trusted {
         return untouched;
     }
     if headers.contains_key("forwarded") {
@@ -413,6 +472,27 @@ mod tests {
             resolve(addr("10.0.0.2:1"), &h, &proxies).client,
             addr("[2001:db8::2]:0")
         );
+    }
+
+    #[test]
+    fn the_unix_keyword_trusts_unix_peers_and_no_address() {
+        let trusted = trusted("unix");
+        assert!(trusted.trusts_unix() && !trusted.is_empty());
+        assert!(!trusted.contains(UNIX_PEER.ip()));
+        let forwarded = headers(&[("x-forwarded-for", "0.0.0.0, 203.0.113.9")]);
+        assert_eq!(
+            resolve_unix(&forwarded, &trusted).client,
+            addr("203.0.113.9:0")
+        );
+        // From a TCP peer, `unix` trusts nobody.
+        let peer = addr("127.0.0.1:5000");
+        assert_eq!(resolve(peer, &forwarded, &trusted).client, peer);
+        // Without it, a Unix peer's headers are ignored.
+        assert_eq!(
+            resolve_unix(&forwarded, &TrustedProxies::none()).client,
+            UNIX_PEER
+        );
+        assert!("unix, nonsense".parse::<TrustedProxies>().is_err());
     }
 
     #[test]

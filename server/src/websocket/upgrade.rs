@@ -224,8 +224,8 @@ impl WebSocketOffer {
         let upgraded = request.switch_protocols(&head)?;
         if let Some(size) = handler.config.send_buffer {
             let size = size.min(i32::MAX as usize);
-            let tcp = upgraded.transport.tcp().inner();
-            let _ = socket2::SockRef::from(tcp).set_send_buffer_size(size);
+            let socket = upgraded.transport.tcp();
+            let _ = socket2::SockRef::from(socket).set_send_buffer_size(size);
         }
         let handshake = Handshake {
             request: HandshakeRequest::new(request.shared_head()),
