@@ -189,6 +189,46 @@ impl Scheduler {
         }
     }
 
+    /// greenws: `run_queued_tasks` with a budget, for the epoll loop: runs at
+    /// most `RUN_BUDGET` coroutines, takes the global queue every
+    /// `GLOBAL_EVERY` of them, and returns true if work is left. Without the
+    /// budget, a greenlet that loops on `yield_now` (the documented way to
+    /// let others run) keeps the local queue from ever emptying: the worker
+    /// never comes back to its epoll, its timers or its global queue, and
+    /// every sleep, socket and outside wake-up of that worker waits for the
+    /// loop to end. The caller polls its epoll without waiting when work is
+    /// left.
+    #[inline]
+    #[cfg(feature = "work_steal")]
+    pub fn run_queued_tasks_budgeted(&self, id: usize) -> bool {
+        const RUN_BUDGET: usize = 256;
+        const GLOBAL_EVERY: usize = 61;
+        let local = unsafe { &mut *self.local_queues.get_unchecked(id).get() };
+        for ran in 1..=RUN_BUDGET {
+            if ran % GLOBAL_EVERY == 0 {
+                self.collect_global(id);
+            }
+            match local.pop() {
+                Some(co) => run_coroutine(co),
+                None => {
+                    // out of local work: take the global queue and steal
+                    // as before, then stop
+                    self.run_queued_tasks(id);
+                    return false;
+                }
+            }
+        }
+        local.has_tasks()
+    }
+
+    /// greenws: without work stealing, as before (no budget).
+    #[inline]
+    #[cfg(not(feature = "work_steal"))]
+    pub fn run_queued_tasks_budgeted(&self, id: usize) -> bool {
+        self.run_queued_tasks(id);
+        false
+    }
+
     /// put the coroutine to correct queue so that next time it can be scheduled
     #[inline]
     pub fn schedule(&self, co: CoroutineImpl) {

@@ -121,12 +121,13 @@ impl Selector {
         dispatch(scheduler, id, Some(single_selector), &events[..n]);
         single_selector.last_round.store(now(), Ordering::Relaxed);
 
-        // run all the local tasks
-        scheduler.run_queued_tasks(id);
+        // run the local tasks (greenws: within a budget, see
+        // `run_queued_tasks_budgeted`)
+        let mut work_left = scheduler.run_queued_tasks_budgeted(id);
 
         // greenws: serve the events of workers that are not running
         if self.help_stalled(scheduler, id, events) {
-            scheduler.run_queued_tasks(id);
+            work_left |= scheduler.run_queued_tasks_budgeted(id);
         }
 
         // free the unused event_data
@@ -144,6 +145,11 @@ impl Selector {
         };
         #[cfg(not(feature = "io_timeout"))]
         let next_expire = None;
+        // greenws: with coroutines still queued, the next epoll_wait only
+        // looks (timeout 0) and the loop comes straight back to them
+        if work_left {
+            return Ok(Some(0));
+        }
         Ok(next_expire)
     }
 
