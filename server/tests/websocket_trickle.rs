@@ -22,7 +22,7 @@ use greenws::{
     ClientBuilder, Error, MinRate, Request, ServerHandle, Upgrade, WebSocketConfig,
     WebSocketHandler, WsgiServer,
 };
-use raw_peer::{accept_for, raw_peer};
+use raw_peer::{raw_peer, switch_protocols};
 use ws::Raw;
 
 /// What the apps report back to the test.
@@ -241,13 +241,7 @@ fn read_masked_close_code(stream: &mut TcpStream) -> u16 {
 fn a_client_closes_a_server_that_trickles_with_1008() {
     let (tx, rx) = std::sync::mpsc::channel();
     let addr = raw_peer(move |mut stream, head| {
-        write!(
-            stream,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            accept_for(&head)
-        )
-        .unwrap();
+        switch_protocols(&mut stream, &head);
         let mut whole = Vec::new();
         FrameHeader::new(OpCode::Text, 1000, None).append_frame(&[b'a'; 1000], &mut whole);
         let stop = Arc::new(AtomicBool::new(false));
