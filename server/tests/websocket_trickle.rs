@@ -74,16 +74,19 @@ fn report(reports: &Reports) -> String {
 
 /// Writes `pieces` one after the other, `PAUSE` apart, on a thread of its
 /// own, until they run out, a write fails (the server closed), or `stop`.
-fn trickle(stream: &TcpStream, pieces: Vec<Vec<u8>>, stop: &Arc<AtomicBool>) -> JoinHandle<()> {
+/// The thread gives true when it was cut short (the peer was still
+/// sending), false when the pieces ran out.
+fn trickle(stream: &TcpStream, pieces: Vec<Vec<u8>>, stop: &Arc<AtomicBool>) -> JoinHandle<bool> {
     let mut stream = stream.try_clone().unwrap();
     let stop = stop.clone();
     std::thread::spawn(move || {
         for piece in pieces {
             if stop.load(Ordering::SeqCst) || stream.write_all(&piece).is_err() {
-                return;
+                return true;
             }
             std::thread::sleep(PAUSE);
         }
+        false
     })
 }
 
@@ -106,7 +109,12 @@ fn trickled(pieces: Vec<Vec<u8>>) -> (u16, String) {
     let writer = trickle(&raw.stream, pieces, &stop);
     let code = raw.read_close_code();
     stop.store(true, Ordering::SeqCst);
-    writer.join().unwrap();
+    // The close came while the peer was still trickling, not after it
+    // gave up and went silent.
+    assert!(
+        writer.join().unwrap(),
+        "the pieces ran out before the close"
+    );
     (code, report(&reports))
 }
 
@@ -129,7 +137,7 @@ fn a_trickled_frame_header_is_closed_with_1008() {
     // and nothing after it (the heartbeat would see a live peer).
     let whole = frame(0x82, &vec![7; 70_000]);
     let pieces: Vec<Vec<u8>> = whole[..14].iter().map(|b| vec![*b]).collect();
-    let stalled = std::iter::repeat_n(Vec::new(), 100);
+    let stalled = std::iter::repeat_n(Vec::new(), 500);
     let (code, report) = trickled(pieces.into_iter().chain(stalled).collect());
     assert_eq!(code, 1008);
     assert!(report.starts_with("Err(MessageTooSlow"), "{report}");
@@ -154,7 +162,7 @@ fn trickled_fragments_are_closed_even_with_pings_between() {
 /// Sends `pieces` to `/echo`, `PAUSE` apart, and gives the echo.
 fn echo_of(raw: &mut Raw, pieces: Vec<Vec<u8>>) -> (u8, Vec<u8>) {
     let stop = Arc::new(AtomicBool::new(false));
-    trickle(&raw.stream, pieces, &stop).join().unwrap();
+    assert!(!trickle(&raw.stream, pieces, &stop).join().unwrap());
     loop {
         let (first, payload) = raw.read_frame().expect("the echo");
         if first != 0x8A {
@@ -249,8 +257,8 @@ fn a_client_closes_a_server_that_trickles_with_1008() {
         let writer = trickle(&stream, pieces, &stop);
         let code = read_masked_close_code(&mut stream);
         stop.store(true, Ordering::SeqCst);
-        writer.join().unwrap();
-        tx.send(code).unwrap();
+        let cut_short = writer.join().unwrap();
+        tx.send((code, cut_short)).unwrap();
     });
     let ws = ClientBuilder::new(format!("ws://{addr}/"))
         .config(config())
@@ -265,5 +273,9 @@ fn a_client_closes_a_server_that_trickles_with_1008() {
         }
         other => panic!("{other:?}"),
     }
-    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), 1008);
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(10)).unwrap(),
+        (1008, true),
+        "the close code, and whether it came while the server still trickled"
+    );
 }
