@@ -10,6 +10,7 @@ use http::{HeaderMap, StatusCode};
 use crate::proto::http::client::ResponseError;
 use crate::proto::websocket::{ClientHandshakeError, CloseCode, ProtocolError};
 use crate::websocket::NegotiationError;
+use crate::MinRate;
 
 /// Everything in `greenws` that can fail says why with one of these.
 #[derive(Debug)]
@@ -65,6 +66,17 @@ pub enum Error {
     },
     /// The WebSocket connection was lost without a closing handshake.
     ConnectionLost,
+    /// A WebSocket peer sent a message (or a frame of one) slower than
+    /// [`WebSocketConfig::min_message_rate`](crate::WebSocketConfig#structfield.min_message_rate)
+    /// allows; the connection was closed with 1008 (Policy Violation).
+    MessageTooSlow {
+        /// The payload received of the message in progress.
+        received: u64,
+        /// The time spent waiting for the peer while it was in progress.
+        waited: Duration,
+        /// The minimum it fell behind.
+        min_rate: MinRate,
+    },
     /// The WebSocket peer did not answer our Close within the close
     /// timeout; the connection was closed without it.
     CloseTimeout {
@@ -218,6 +230,16 @@ impl fmt::Display for Error {
                 "a control frame carries at most 125 bytes of payload, not {len}"
             ),
             Error::ConnectionLost => f.write_str("the WebSocket connection was lost"),
+            Error::MessageTooSlow {
+                received,
+                waited,
+                min_rate,
+            } => write!(
+                f,
+                "the WebSocket peer sent a message too slowly: {received} bytes in {waited:?} \
+                 of waiting, under the minimum of {} bytes/s after {:?}",
+                min_rate.bytes_per_second, min_rate.grace
+            ),
             Error::CloseTimeout { timeout } => write!(
                 f,
                 "the WebSocket peer did not answer the Close within {timeout:?}"
@@ -335,6 +357,15 @@ impl Error {
             Error::InvalidCloseCode(code) => Error::InvalidCloseCode(*code),
             Error::ControlPayloadTooLong { len } => Error::ControlPayloadTooLong { len: *len },
             Error::ConnectionLost => Error::ConnectionLost,
+            Error::MessageTooSlow {
+                received,
+                waited,
+                min_rate,
+            } => Error::MessageTooSlow {
+                received: *received,
+                waited: *waited,
+                min_rate: *min_rate,
+            },
             Error::CloseTimeout { timeout } => Error::CloseTimeout { timeout: *timeout },
             Error::Tls(why) => Error::Tls(why.clone()),
             Error::Compression(why) => Error::Compression(why.clone()),
@@ -388,7 +419,9 @@ impl Error {
     pub(crate) fn into_io(self) -> io::Error {
         let kind = match &self {
             Error::Io(e) => return io::Error::new(e.kind(), self),
-            Error::Timeout | Error::ConnectTimeout { .. } => io::ErrorKind::TimedOut,
+            Error::Timeout | Error::ConnectTimeout { .. } | Error::MessageTooSlow { .. } => {
+                io::ErrorKind::TimedOut
+            }
             Error::BodyTooLarge { .. } | Error::MalformedBody(_) => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,
         };

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use greenws::http::StatusCode;
 use greenws::proto::http::client::{ResponseError, ResponseLimits};
 use greenws::proto::websocket::{ClientHandshakeError, FrameHeader, OpCode};
-use raw_peer::{accept_for, raw_peer};
+use raw_peer::{accept_for, raw_peer, switch_protocols};
 
 use greenws::{
     ClientBuilder, CloseCode, ConnectStep, DeflateConfig, Error, Message, NegotiationError,
@@ -342,13 +342,7 @@ fn frames_sent_with_the_101_and_after_an_interim_response_are_received() {
 fn every_frame_is_masked_with_a_fresh_key() {
     let (tx, rx) = std::sync::mpsc::channel();
     let addr = raw_peer(move |mut stream, head| {
-        write!(
-            stream,
-            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Accept: {}\r\n\r\n",
-            accept_for(&head)
-        )
-        .unwrap();
+        switch_protocols(&mut stream, &head);
         let mut received = Vec::new();
         let mut masks = Vec::new();
         let mut buf = [0u8; 4096];

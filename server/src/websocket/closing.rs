@@ -155,6 +155,20 @@ impl WebSocket {
         self.finish();
     }
 
+    /// The message in progress fell behind `min_message_rate`: close with
+    /// 1008 (Policy Violation: the peer broke no rule of RFC 6455, it fell
+    /// short of this endpoint's policy).
+    pub(super) fn fail_too_slow(&self, error: Error) {
+        log::info!(
+            "websocket {} from {}: {error}, closing",
+            self.inner.id,
+            self.peer_addr()
+        );
+        self.record_failure(error);
+        self.send_close(CloseCode::POLICY_VIOLATION, "message too slow");
+        self.finish();
+    }
+
     /// Keeps the first failure, unless the connection already closed.
     pub(super) fn record_failure(&self, failure: Error) {
         let mut status = self.inner.status.lock();

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::deflate::DeflateConfig;
+use crate::MinRate;
 
 /// Limits, timeouts, heartbeat and compression of the WebSockets a
 /// [`WebSocketHandler`](super::WebSocketHandler) accepts. Every setting has
@@ -18,6 +19,10 @@ use super::deflate::DeflateConfig;
 ///   half-open connection (a peer that vanished) is not held forever (the
 ///   defaults of Python's `websockets`, which pings every 20 s and gives up
 ///   20 s after an unanswered ping, are in the same range);
+/// - a message (or a frame) in progress must arrive at 240 bytes/s or
+///   faster once 5 s were spent waiting for it (as HTTP request bodies),
+///   so a peer cannot hold a connection and a partial message forever by
+///   trickling it;
 /// - a close waits 5 s for the peer's Close, a send 30 s for a peer that
 ///   does not read;
 /// - permessage-deflate is agreed with clients that offer it (every
@@ -56,6 +61,18 @@ pub struct WebSocketConfig {
     /// Checked while a greenlet waits in `receive`. Default 60 s; `None`
     /// to wait for a peer forever.
     pub dead_peer_timeout: Option<Duration>,
+    /// The slowest a message may arrive once its first byte did (else
+    /// close 1008, and `receive` returns `Err(Error::MessageTooSlow)`):
+    /// a peer that trickles a frame, or the fragments of a message, to
+    /// hold the connection and its partial message. Only the time spent
+    /// waiting for the peer in `receive` (or `close`) while a message is in
+    /// progress counts, and only the payload of the message's own frames
+    /// (not the control frames between its fragments); a peer idle
+    /// between messages is governed by the heartbeat alone. Measured over
+    /// the whole message, so a large message over a slow but steady link
+    /// passes. Default [`MinRate::DEFAULT`] (240 bytes/s after 5 s);
+    /// `None` for no minimum.
+    pub min_message_rate: Option<MinRate>,
     /// How long `close` waits for the peer's Close (data that arrives
     /// meanwhile is discarded). Default 5 s.
     pub close_timeout: Duration,
@@ -80,6 +97,7 @@ impl Default for WebSocketConfig {
             max_frame_size: 16 << 20,
             ping_interval: Some(Duration::from_secs(20)),
             dead_peer_timeout: Some(Duration::from_secs(60)),
+            min_message_rate: Some(MinRate::DEFAULT),
             close_timeout: Duration::from_secs(5),
             send_timeout: Duration::from_secs(30),
             send_buffer: None,
@@ -115,6 +133,22 @@ impl WebSocketConfig {
     /// Sets [`dead_peer_timeout`](Self#structfield.dead_peer_timeout).
     pub fn dead_peer_timeout(mut self, after: Option<Duration>) -> Self {
         self.dead_peer_timeout = after;
+        self
+    }
+
+    /// Sets [`min_message_rate`](Self#structfield.min_message_rate).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // A slow link: 64 bytes/s once 30 s were spent waiting.
+    /// let config = greenws::WebSocketConfig::default().min_message_rate(Some(greenws::MinRate {
+    ///     bytes_per_second: 64,
+    ///     grace: Duration::from_secs(30),
+    /// }));
+    /// # let _ = config;
+    /// ```
+    pub fn min_message_rate(mut self, min: Option<MinRate>) -> Self {
+        self.min_message_rate = min;
         self
     }
 

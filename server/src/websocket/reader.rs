@@ -31,6 +31,9 @@ thread_local! {
 /// The read state of a connection, behind its reader lock.
 pub(super) struct Reader {
     pub(super) decoder: Decoder,
+    /// Time spent waiting for the peer while the message (or frame) now in
+    /// progress was: against `min_message_rate`.
+    message_waited: Duration,
     /// When the last wait for the peer began; a wait after a long one (or
     /// the first) gives the greenlet's unused stack back first.
     idle_since: Option<Instant>,
@@ -48,6 +51,7 @@ impl Reader {
     pub(super) fn new(decoder: Decoder, now: Instant, next_ping: Option<Instant>) -> Self {
         Reader {
             decoder,
+            message_waited: Duration::ZERO,
             idle_since: None,
             pending: VecDeque::new(),
             pending_bytes: 0,
@@ -108,6 +112,9 @@ enum Step {
     TimedOut,
     Eof,
     Violation(ProtocolError),
+    /// The message in progress fell behind `min_message_rate`
+    /// ([`Error::MessageTooSlow`]).
+    TooSlow(Error),
     Io(io::Error),
 }
 
@@ -129,6 +136,7 @@ impl WebSocket {
                 Step::TimedOut => self.on_deadline(reader),
                 Step::Eof => self.on_eof(),
                 Step::Violation(e) => self.fail_protocol(e),
+                Step::TooSlow(e) => self.fail_too_slow(e),
                 Step::Io(e) => self.on_io_error(e),
             }
         }
@@ -145,6 +153,7 @@ impl WebSocket {
                 Step::TimedOut => return,
                 Step::Eof => self.on_eof(),
                 Step::Violation(e) => self.fail_protocol(e),
+                Step::TooSlow(e) => self.fail_too_slow(e),
                 Step::Io(e) => self.on_io_error(e),
             }
         }
@@ -171,6 +180,7 @@ impl WebSocket {
                 Step::Nothing | Step::TimedOut => break,
                 Step::Eof => self.on_eof(),
                 Step::Violation(e) => self.fail_protocol(e),
+                Step::TooSlow(e) => self.fail_too_slow(e),
                 Step::Io(e) => self.on_io_error(e),
             }
         }
@@ -196,6 +206,17 @@ impl WebSocket {
     /// Reads until the decoder has an event, the deadline passes, or (not
     /// waiting) nothing more is there or the budget is spent.
     fn read_step(&self, reader: &mut Reader, wait: Wait) -> Step {
+        let step = self.read_step_inner(reader, wait);
+        // A message ends (or a control frame between messages): whatever
+        // comes next starts its own clock. A control frame between a
+        // message's fragments does not: the message's clock runs on.
+        if matches!(step, Step::Event(_)) && !reader.decoder.is_mid_message() {
+            reader.message_waited = Duration::ZERO;
+        }
+        step
+    }
+
+    fn read_step_inner(&self, reader: &mut Reader, wait: Wait) -> Step {
         if !reader.decoder.is_discarding() && self.inner.close_sent.load(Ordering::SeqCst) {
             reader.decoder.discard_data();
         }
@@ -227,8 +248,22 @@ impl WebSocket {
                         green::trim_stack();
                     }
                     reader.idle_since = Some(now);
-                    match self.inner.io.wait_readable(deadline) {
+                    // Only a wait with a message (or frame) half way is
+                    // timed against the minimum rate: an idle peer is the
+                    // heartbeat's, and the fast path reads no clock more.
+                    let (wait_deadline, paced) = match self.pace_wait(reader, deadline) {
+                        Ok(paced) => paced,
+                        Err(too_slow) => return Step::TooSlow(too_slow),
+                    };
+                    let waited = self.inner.io.wait_readable(wait_deadline);
+                    if paced {
+                        reader.message_waited += now.elapsed();
+                    }
+                    match waited {
                         Ok(()) => {}
+                        // The rate's deadline, or the caller's, or a timer
+                        // that fired early: the next round tells which.
+                        Err(e) if e.kind() == ErrorKind::TimedOut && paced => continue,
                         Err(e) if e.kind() == ErrorKind::TimedOut => return Step::TimedOut,
                         Err(e) => return Step::Io(e),
                     }
@@ -269,6 +304,38 @@ impl WebSocket {
                 Err(e) => Some(Step::Io(e)),
             }
         })
+    }
+
+    /// The deadline of a wait that begins now, and whether the wait
+    /// counts against `min_message_rate`: with a message (or frame) in
+    /// progress, the caller's `deadline` or earlier, when the message
+    /// would fall behind the rate, or the error once it has; with none,
+    /// `deadline` as it is (and the time waited for the last one is
+    /// forgotten).
+    fn pace_wait(
+        &self,
+        reader: &mut Reader,
+        deadline: Option<Instant>,
+    ) -> Result<(Option<Instant>, bool), Error> {
+        let Some(min_rate) = self.inner.config.min_message_rate else {
+            return Ok((deadline, false));
+        };
+        let Some(received) = reader.decoder.in_progress() else {
+            reader.message_waited = Duration::ZERO;
+            return Ok((deadline, false));
+        };
+        let left = min_rate
+            .allowance(received)
+            .saturating_sub(reader.message_waited);
+        if left.is_zero() {
+            return Err(Error::MessageTooSlow {
+                received,
+                waited: reader.message_waited,
+                min_rate,
+            });
+        }
+        let rate_deadline = crate::deadline::after(left);
+        Ok((crate::deadline::earliest(deadline, rate_deadline), true))
     }
 
     /// Handles a control frame from the peer.

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 
@@ -38,4 +38,16 @@ pub fn accept_for(head: &str) -> String {
         .find_map(|line| line.strip_prefix("Sec-WebSocket-Key: "))
         .expect("a key");
     accept_key(key.as_bytes())
+}
+
+/// Answers the request `head` with a plain 101 (no subprotocol, no
+/// extension).
+pub fn switch_protocols(stream: &mut TcpStream, head: &str) {
+    write!(
+        stream,
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Accept: {}\r\n\r\n",
+        accept_for(head)
+    )
+    .unwrap();
 }

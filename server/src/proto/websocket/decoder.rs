@@ -82,6 +82,9 @@ struct Partial {
     data: Vec<u8>,
     /// `data[..checked]` is known to be valid UTF-8 (text only).
     checked: usize,
+    /// Payload bytes received in its frames so far (before decompression,
+    /// discarded ones included): how far the message has come.
+    received: u64,
 }
 
 /// Decodes the frames a peer sends: a client's (masked) for
@@ -144,6 +147,38 @@ impl Decoder {
     /// Bytes held by a message being assembled.
     pub fn partial_len(&self) -> usize {
         self.message.as_ref().map_or(0, |m| m.data.len())
+    }
+
+    /// Whether something from the peer is half way, and how far it came:
+    /// `None` between messages with nothing pending; else the payload
+    /// received of the message in progress (zero for a frame header or a
+    /// control frame that is still incomplete outside a message). Control
+    /// frames between a message's fragments do not add to it.
+    ///
+    /// ```
+    /// use greenws::proto::websocket::{Decoder, FrameHeader, OpCode, Role};
+    ///
+    /// let mut wire = Vec::new();
+    /// FrameHeader::new(OpCode::Binary, 4, Some([1, 2, 3, 4])).append_frame(b"abcd", &mut wire);
+    /// let mut decoder = Decoder::new(Role::Server, 1 << 20, 1 << 20);
+    /// assert_eq!(decoder.in_progress(), None);
+    /// assert_eq!(decoder.push(&mut wire[..1]), Ok(None));
+    /// assert_eq!(decoder.in_progress(), Some(0));
+    /// assert_eq!(decoder.push(&mut wire[1..8]), Ok(None));
+    /// assert_eq!(decoder.in_progress(), Some(2));
+    /// assert!(decoder.push(&mut wire[8..]).unwrap().is_some());
+    /// assert_eq!(decoder.in_progress(), None);
+    /// ```
+    pub fn in_progress(&self) -> Option<u64> {
+        match &self.message {
+            Some(message) => Some(message.received),
+            None => (self.start < self.carry.len()).then_some(0),
+        }
+    }
+
+    /// True while a message has begun and its last frame has not ended.
+    pub fn is_mid_message(&self) -> bool {
+        self.message.is_some()
     }
 
     /// Bytes the decoder holds: the carry (consumed part included, until
@@ -237,6 +272,7 @@ impl Decoder {
                     .expect("a streaming frame has a message");
                 if n > 0 {
                     frame.remaining -= n as u64;
+                    message.received += n as u64;
                     if !self.discarding {
                         let chunk = &mut buf[pos..pos + n];
                         if let Some(mask) = frame.mask {
@@ -332,6 +368,7 @@ impl Decoder {
                         compressed,
                         data: Vec::with_capacity(keep as usize),
                         checked: 0,
+                        received: 0,
                     });
                 }
             }
