@@ -249,69 +249,12 @@ fn raise_open_file_limit() {
 
 // ---- workloads ----
 
-/// xorshift64: the same data for every contender and every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn between(&mut self, low: f64, high: f64) -> f64 {
-        low + (self.next() % 1_000_000) as f64 / 1_000_000.0 * (high - low)
-    }
-}
-
-const INSTRUMENTS: [(&str, &str, &str); 8] = [
-    ("AAPL", "Apple Inc.", "NASDAQ"),
-    ("MSFT", "Microsoft Corporation", "NASDAQ"),
-    ("GOOGL", "Alphabet Inc. Class A", "NASDAQ"),
-    ("AMZN", "Amazon.com, Inc.", "NASDAQ"),
-    ("JPM", "JPMorgan Chase & Co.", "NYSE"),
-    ("XOM", "Exxon Mobil Corporation", "NYSE"),
-    ("TSLA", "Tesla, Inc.", "NASDAQ"),
-    ("BRK.B", "Berkshire Hathaway Inc. Class B", "NYSE"),
-];
-
-/// About 4 KiB of quotes with fresh prices, volumes and timestamps (the
-/// generator of greenws's `deflate::measure`).
-fn market_json(seq: u64, rng: &mut Rng) -> Vec<u8> {
-    let base = 1_700_000_000_000u64 + seq * 97;
-    let mut json = format!(
-        "{{\"type\":\"quotes\",\"seq\":{seq},\"ts\":{},\"quotes\":[",
-        base + rng.next() % 50
-    );
-    for i in 0.. {
-        if json.len() >= 4000 {
-            break;
-        }
-        let (symbol, name, exchange) = INSTRUMENTS[i % INSTRUMENTS.len()];
-        if i > 0 {
-            json.push(',');
-        }
-        json.push_str(&format!(
-            "{{\"symbol\":\"{symbol}\",\"name\":\"{name}\",\"exchange\":\"{exchange}\",\
-             \"bid\":{:.2},\"ask\":{:.2},\"last\":{:.2},\"change\":{:.2},\
-             \"volume\":{},\"ts\":{}}}",
-            rng.between(10.0, 900.0),
-            rng.between(10.0, 900.0),
-            rng.between(10.0, 900.0),
-            rng.between(-20.0, 20.0),
-            rng.next() % 50_000_000,
-            base + rng.next() % 100_000,
-        ));
-    }
-    json.push_str("]}");
-    json.into_bytes()
-}
-
-/// A line of the plot demo's stream.
-fn plot_line(i: u64, rng: &mut Rng) -> Vec<u8> {
-    format!("0 {i} {}\n", rng.between(0.0, 1.0)).into_bytes()
-}
+/// The message generators of greenws's own deflate tests and measurements
+/// (`deflate::measure`), shared so both measure the same data.
+#[allow(dead_code)] // the chat messages and random bytes are the tests'
+#[path = "../../../server/src/websocket/deflate/samples.rs"]
+mod samples;
+use samples::{market_json, plot_line, Rng};
 
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
 enum Workload {
@@ -328,7 +271,7 @@ impl Workload {
     }
 
     fn messages(self, count: usize) -> Vec<Vec<u8>> {
-        let mut rng = Rng(0x2545_F491_4F6C_DD1D);
+        let mut rng = Rng::new(0x2545_F491_4F6C_DD1D);
         (0..count as u64)
             .map(|seq| match self {
                 Workload::Market => market_json(seq, &mut rng),
