@@ -27,8 +27,17 @@ pub(crate) struct ConnEntry {
     socket: Weak<DuplexStream>,
     idle: AtomicBool,
     /// What a stop does for a connection handed over after a 101 (see
-    /// [`Upgraded::on_stop`](super::upgrade::Upgraded::on_stop)).
-    stop_hook: Mutex<Option<StopHook>>,
+    /// [`Upgraded::on_stop`](super::upgrade::Upgraded::on_stop)), or that
+    /// the stop has come.
+    stop_hook: Mutex<StopState>,
+}
+
+/// A connection's side of a stop: the hook runs exactly once, whether the
+/// stop comes before the hook is set (the 101 went out while the stop
+/// walked the registry) or after.
+enum StopState {
+    Running(Option<StopHook>),
+    Stopped,
 }
 
 impl ConnEntry {
@@ -38,12 +47,33 @@ impl ConnEntry {
         self.idle.store(idle, Ordering::SeqCst);
     }
 
-    pub(crate) fn set_stop_hook(&self, hook: Option<StopHook>) {
-        *self.stop_hook.lock() = hook;
+    /// Sets what a stop does for this connection; runs it at once if the
+    /// stop has already come.
+    pub(crate) fn set_stop_hook(&self, hook: StopHook) {
+        let mut state = self.stop_hook.lock();
+        match &mut *state {
+            StopState::Running(slot) => *slot = Some(hook),
+            StopState::Stopped => {
+                drop(state);
+                hook();
+            }
+        }
     }
 
-    fn stop_hook(&self) -> Option<StopHook> {
-        self.stop_hook.lock().clone()
+    /// Marks the stop as come; gives the hook to run, if one was set.
+    fn take_stop_hook(&self) -> Option<StopHook> {
+        match std::mem::replace(&mut *self.stop_hook.lock(), StopState::Stopped) {
+            StopState::Running(hook) => hook,
+            StopState::Stopped => None,
+        }
+    }
+
+    /// Drops the hook (and what it holds) once the connection has ended.
+    fn clear_stop_hook(&self) {
+        let mut state = self.stop_hook.lock();
+        if let StopState::Running(slot) = &mut *state {
+            *slot = None;
+        }
     }
 }
 
@@ -60,7 +90,7 @@ impl Registry {
         let entry = Arc::new(ConnEntry {
             socket: Arc::downgrade(socket),
             idle: AtomicBool::new(true),
-            stop_hook: Mutex::new(None),
+            stop_hook: Mutex::new(StopState::Running(None)),
         });
         self.conns.lock().insert(id, entry.clone());
         Registration {
@@ -72,10 +102,11 @@ impl Registry {
 
     /// Shuts the read side of every idle connection, which ends its wait,
     /// and runs the stop hook of every connection handed over after a 101
-    /// (the WebSocket layer's closes with 1001).
+    /// (the WebSocket layer's closes with 1001). A connection whose hook
+    /// is set later (its 101 was on the way) runs it then.
     pub(super) fn wake_idle(&self) {
         for entry in self.conns.lock().values() {
-            if let Some(hook) = entry.stop_hook() {
+            if let Some(hook) = entry.take_stop_hook() {
                 hook();
             } else if entry.idle.load(Ordering::SeqCst) {
                 if let Some(socket) = entry.socket.upgrade() {
@@ -93,6 +124,60 @@ impl Registry {
 impl Drop for Registration<'_> {
     fn drop(&mut self) {
         self.registry.conns.lock().remove(&self.id);
-        self.entry.set_stop_hook(None);
+        self.entry.clear_stop_hook();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+
+    fn entry() -> ConnEntry {
+        ConnEntry {
+            socket: Weak::new(),
+            idle: AtomicBool::new(false),
+            stop_hook: Mutex::new(StopState::Running(None)),
+        }
+    }
+
+    fn counting_hook(runs: &Arc<AtomicUsize>) -> StopHook {
+        let runs = runs.clone();
+        Arc::new(move || {
+            runs.fetch_add(1, Ordering::SeqCst);
+        })
+    }
+
+    #[test]
+    fn a_hook_set_before_the_stop_runs_when_it_comes() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let entry = entry();
+        entry.set_stop_hook(counting_hook(&runs));
+        assert_eq!(runs.load(Ordering::SeqCst), 0);
+        entry.take_stop_hook().expect("the hook")();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(entry.take_stop_hook().is_none(), "it runs once");
+    }
+
+    /// The 101 went out while the stop walked the registry: the hook set
+    /// after it still runs (the WebSocket gets its 1001).
+    #[test]
+    fn a_hook_set_after_the_stop_runs_at_once() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let entry = entry();
+        assert!(entry.take_stop_hook().is_none());
+        entry.set_stop_hook(counting_hook(&runs));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(entry.take_stop_hook().is_none(), "it runs once");
+    }
+
+    #[test]
+    fn an_ended_connection_drops_its_hook() {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let entry = entry();
+        entry.set_stop_hook(counting_hook(&runs));
+        entry.clear_stop_hook();
+        assert!(entry.take_stop_hook().is_none());
+        assert_eq!(Arc::strong_count(&runs), 1, "the hook is gone");
     }
 }

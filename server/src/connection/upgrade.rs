@@ -27,10 +27,11 @@ impl Upgraded {
     /// What a graceful server stop does for this connection (instead of
     /// shutting its read side, as for an idle HTTP connection): close a
     /// WebSocket with 1001, say. The hook runs on the stopping greenlet
-    /// with the registry locked, so it must not block (spawn the work).
-    /// It is dropped when the connection ends.
+    /// with the registry locked, so it must not block (spawn the work);
+    /// if the stop has already begun, it runs at once, here. It is dropped
+    /// when the connection ends.
     pub(crate) fn on_stop(&self, hook: impl Fn() + Send + Sync + 'static) {
-        self.entry.set_stop_hook(Some(Arc::new(hook)));
+        self.entry.set_stop_hook(Arc::new(hook));
     }
 }
 
