@@ -3,19 +3,32 @@
 //! one instance alone with all N (the in-process hub). For each rate it
 //! reports whether every message reached every subscriber, the publish to
 //! receive latency (p50, p99, and p99 per instance), and the CPU each
-//! instance (and Redis) spent per delivered message.
+//! instance (and Redis) spent per delivered message, and how long each
+//! instance waited for a CPU.
 //!
 //! ```text
 //! fanout-redis [--subscribers 1000] [--rates 100,200,400] [--seconds 5] [--rounds 3]
+//!              [--placement pinned|shared|both]
 //! fanout-redis serve PORT WORKERS [REDIS_URL]   # one instance (what the above runs)
 //! ```
 //!
+//! Placement: with `pinned` (the default on two CPUs or more) this
+//! program, which is the load (the publisher and every subscriber, on one
+//! thread), runs on CPU 0 and the server side (the one instance, or both
+//! instances and Redis) on CPU 1: both setups get the same one CPU, so the
+//! difference is what the route through Redis costs. With `shared` every
+//! process may run anywhere: on a machine with fewer CPUs than processes
+//! (two here: the load, two instances and Redis), the instances then wait
+//! for a CPU during each burst of deliveries, which the `cpu_wait` column
+//! shows (it is the kernel's run delay, `/proc/PID/schedstat`).
+//!
 //! Needs `redis-server` on PATH; starts its own on a free port. The
 //! configurations alternate within each round (alone, then through Redis).
-//! Each run prints a line `RESULT round=.. rate=.. instances=1|2
-//! delivered=.. disorder=.. p50_ms=.. p99_ms=.. p99_ms_per_instance=a,b
-//! cpu_us_per_delivery=a,b redis_cpu_us_per_msg=..`; then a table gives
-//! the median of the rounds with its spread.
+//! Each run prints a line `RESULT round=.. rate=.. placement=pinned|shared
+//! instances=1|2 delivered=.. disorder=.. p50_ms=.. p99_ms=..
+//! p99_ms_per_instance=a,b cpu_us_per_delivery=a,b cpu_wait_ms_per_s=a,b
+//! redis_cpu_us_per_msg=..`; then a table gives the median of the rounds
+//! with its spread.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -35,7 +48,36 @@ struct Options {
     rates: Vec<f64>,
     seconds: f64,
     rounds: usize,
+    placements: Vec<Placement>,
 }
+
+/// Where the processes of a run may run (see the module comment).
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Placement {
+    /// The load on CPU 0, the server side on CPU 1.
+    Pinned,
+    /// Anywhere.
+    Shared,
+}
+
+impl Placement {
+    fn name(self) -> &'static str {
+        match self {
+            Placement::Pinned => "pinned",
+            Placement::Shared => "shared",
+        }
+    }
+
+    /// The CPU the server side runs on, if pinned.
+    fn server_cpu(self) -> Option<usize> {
+        (self == Placement::Pinned).then_some(SERVER_CPU)
+    }
+}
+
+/// Where the load runs when pinned.
+const LOAD_CPU: usize = 0;
+/// Where the server side (instances and Redis) runs when pinned.
+const SERVER_CPU: usize = 1;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -47,6 +89,11 @@ fn main() {
         rates: vec![100.0, 200.0, 400.0],
         seconds: 5.0,
         rounds: 3,
+        placements: vec![if benches::affinity::cpus_available() >= 2 {
+            Placement::Pinned
+        } else {
+            Placement::Shared
+        }],
     };
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
@@ -56,6 +103,20 @@ fn main() {
             "--rates" => options.rates = value.split(',').map(parse).collect(),
             "--seconds" => options.seconds = parse(&value),
             "--rounds" => options.rounds = parse(&value),
+            "--placement" => {
+                options.placements = match value.as_str() {
+                    "pinned" => vec![Placement::Pinned],
+                    "shared" => vec![Placement::Shared],
+                    "both" => vec![Placement::Pinned, Placement::Shared],
+                    _ => usage(),
+                };
+                if options.placements.contains(&Placement::Pinned)
+                    && benches::affinity::cpus_available() < 2
+                {
+                    eprintln!("fanout-redis: --placement pinned needs two CPUs");
+                    std::process::exit(2);
+                }
+            }
             _ => usage(),
         }
     }
@@ -69,6 +130,7 @@ fn parse<T: std::str::FromStr>(value: &str) -> T {
 fn usage() -> ! {
     eprintln!(
         "usage: fanout-redis [--subscribers N] [--rates R1,R2,...] [--seconds S] [--rounds N]\n       \
+                            [--placement pinned|shared|both]\n       \
          fanout-redis serve PORT WORKERS [REDIS_URL]"
     );
     std::process::exit(2);
@@ -139,16 +201,26 @@ impl Drop for Process {
     }
 }
 
-/// Starts an instance of this program; gives it and its port.
-fn instance(redis_url: Option<&str>) -> (Process, u16) {
+/// Starts a process of `command` on `cpu` (if given), checking that it
+/// runs there.
+fn spawn_on(command: &mut Command, cpu: Option<usize>) -> Child {
+    if let Some(cpu) = cpu {
+        benches::affinity::pin_to_cpu(command, cpu);
+    }
+    let child = command.spawn().expect("a process starts");
+    if let Some(cpu) = cpu {
+        let allowed = benches::affinity::allowed_cpus(child.id()).expect("its CPUs");
+        assert_eq!(allowed, [cpu], "pinned to CPU {cpu}");
+    }
+    child
+}
+
+/// Starts an instance of this program (one worker); gives it and its port.
+fn instance(redis_url: Option<&str>, cpu: Option<usize>) -> (Process, u16) {
     let mut command = Command::new(std::env::current_exe().expect("own path"));
     command.args(["serve", "0", "1"]);
     command.args(redis_url);
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("an instance starts");
+    let mut child = spawn_on(command.stdout(Stdio::piped()).stderr(Stdio::inherit()), cpu);
     let mut first = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut first)
@@ -162,18 +234,22 @@ fn instance(redis_url: Option<&str>) -> (Process, u16) {
     (Process { child }, port)
 }
 
-/// Starts `redis-server` on a free port, nothing saved; gives it and its URL.
-fn redis() -> (Process, String) {
+/// Starts `redis-server` on a free port, nothing saved, on `cpu` (if
+/// given); gives it and its URL.
+fn redis(cpu: Option<usize>) -> (Process, String) {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port();
-    let child = Command::new("redis-server")
+    let mut command = Command::new("redis-server");
+    command
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("redis-server runs (apt-get install redis-server)");
+        .stdout(Stdio::null());
+    if which("redis-server").is_none() {
+        panic!("redis-server is not on PATH (apt-get install redis-server)");
+    }
+    let child = spawn_on(&mut command, cpu);
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "redis-server did not start");
@@ -182,16 +258,48 @@ fn redis() -> (Process, String) {
     (Process { child }, format!("redis://127.0.0.1:{port}/"))
 }
 
-/// Nanoseconds a process spent on a CPU so far (all its threads).
-fn cpu_nanos(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
-        .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
-        .sum()
+/// The path of `program` if it is on PATH.
+fn which(program: &str) -> Option<std::path::PathBuf> {
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join(program))
+        .find(|path| path.is_file())
+}
+
+/// What the kernel counted for a process so far, over all its threads
+/// (`/proc/PID/task/*/schedstat`), in nanoseconds.
+#[derive(Clone, Copy, Default)]
+struct SchedTimes {
+    /// On a CPU.
+    on_cpu: u64,
+    /// Runnable, waiting for a CPU (the run delay).
+    waiting: u64,
+}
+
+impl SchedTimes {
+    fn of(pid: u32) -> SchedTimes {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+            return SchedTimes::default();
+        };
+        let mut times = SchedTimes::default();
+        for text in tasks
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        {
+            let mut fields = text
+                .split_whitespace()
+                .map(|f| f.parse::<u64>().unwrap_or(0));
+            times.on_cpu += fields.next().unwrap_or(0);
+            times.waiting += fields.next().unwrap_or(0);
+        }
+        times
+    }
+
+    fn since(self, before: SchedTimes) -> SchedTimes {
+        SchedTimes {
+            on_cpu: self.on_cpu.saturating_sub(before.on_cpu),
+            waiting: self.waiting.saturating_sub(before.waiting),
+        }
+    }
 }
 
 // ---- the load ----
@@ -209,13 +317,16 @@ struct Run {
     p99_ms_per_instance: Vec<f64>,
     /// CPU per delivered message, each instance (µs).
     cpu_us_per_delivery: Vec<f64>,
+    /// Time each instance was runnable but waited for a CPU, per second of
+    /// the run (ms/s).
+    cpu_wait_ms_per_s: Vec<f64>,
     /// Redis's CPU per published message (µs), through Redis only.
     redis_cpu_us_per_message: Option<f64>,
 }
 
 impl Run {
     /// `RESULT key=value ...`, one line per run, for a driver.
-    fn result_line(&self, round: usize, rate: f64, setup: &str) -> String {
+    fn result_line(&self, round: usize, rate: f64, placement: Placement, setup: &str) -> String {
         let list = |values: &[f64]| {
             values
                 .iter()
@@ -224,9 +335,10 @@ impl Run {
                 .join(",")
         };
         format!(
-            "RESULT round={round} rate={rate} instances={} delivered={:.4} disorder={} \
-             p50_ms={:.3} p99_ms={:.3} p99_ms_per_instance={} cpu_us_per_delivery={} \
-             redis_cpu_us_per_msg={}",
+            "RESULT round={round} rate={rate} placement={} instances={} delivered={:.4} \
+             disorder={} p50_ms={:.3} p99_ms={:.3} p99_ms_per_instance={} \
+             cpu_us_per_delivery={} cpu_wait_ms_per_s={} redis_cpu_us_per_msg={}",
+            placement.name(),
             if setup == ALONE { 1 } else { 2 },
             self.delivered,
             self.disorder,
@@ -234,6 +346,7 @@ impl Run {
             self.p99_ms,
             list(&self.p99_ms_per_instance),
             list(&self.cpu_us_per_delivery),
+            list(&self.cpu_wait_ms_per_s),
             self.redis_cpu_us_per_message
                 .map_or("-".into(), |v| format!("{v:.3}")),
         )
@@ -407,8 +520,8 @@ async fn measure(
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
 
-    let cpu_before: Vec<u64> = pids.iter().map(|&pid| cpu_nanos(pid)).collect();
-    let redis_before = redis_pid.map(cpu_nanos);
+    let sched_before: Vec<SchedTimes> = pids.iter().map(|&pid| SchedTimes::of(pid)).collect();
+    let redis_before = redis_pid.map(SchedTimes::of);
     let total = (rate * seconds).round() as u64;
     let started = Instant::now();
     for seq in 0..total {
@@ -432,14 +545,15 @@ async fn measure(
             quiet_since = Instant::now();
         }
     }
-    let cpu: Vec<u64> = pids
+    let sched: Vec<SchedTimes> = pids
         .iter()
-        .zip(&cpu_before)
-        .map(|(&pid, before)| cpu_nanos(pid) - before)
+        .zip(&sched_before)
+        .map(|(&pid, &before)| SchedTimes::of(pid).since(before))
         .collect();
+    let elapsed = started.elapsed().as_secs_f64();
     let redis_cpu = redis_pid
         .zip(redis_before)
-        .map(|(pid, b)| cpu_nanos(pid) - b);
+        .map(|(pid, before)| SchedTimes::of(pid).since(before).on_cpu);
     publisher
         .send(tungstenite::Message::text("end"))
         .await
@@ -470,10 +584,14 @@ async fn measure(
             .iter()
             .map(|l| percentile(l, 0.99) / 1000.0)
             .collect(),
-        cpu_us_per_delivery: cpu
+        cpu_us_per_delivery: sched
             .iter()
             .zip(&deliveries)
-            .map(|(&nanos, &n)| nanos as f64 / 1000.0 / n.max(1) as f64)
+            .map(|(times, &n)| times.on_cpu as f64 / 1000.0 / n.max(1) as f64)
+            .collect(),
+        cpu_wait_ms_per_s: sched
+            .iter()
+            .map(|times| times.waiting as f64 / 1e6 / elapsed)
             .collect(),
         redis_cpu_us_per_message: redis_cpu.map(|nanos| nanos as f64 / 1000.0 / total as f64),
     }
@@ -497,13 +615,19 @@ fn run(options: &Options) {
         .build()
         .expect("tokio runtime");
     let local = tokio::task::LocalSet::new();
-    let mut results: BTreeMap<(u64, &str), Vec<Run>> = BTreeMap::new();
+    let mut results: BTreeMap<(Placement, u64, &str), Vec<Run>> = BTreeMap::new();
     for round in 1..=options.rounds {
-        for &rate in &options.rates {
-            for setup in [ALONE, THROUGH_REDIS] {
-                let run = local.block_on(&runtime, one_setup(setup, options, rate));
-                println!("{}", run.result_line(round, rate, setup));
-                results.entry((rate as u64, setup)).or_default().push(run);
+        for &placement in &options.placements {
+            run_load_on(placement);
+            for &rate in &options.rates {
+                for setup in [ALONE, THROUGH_REDIS] {
+                    let run = local.block_on(&runtime, one_setup(setup, placement, options, rate));
+                    println!("{}", run.result_line(round, rate, placement, setup));
+                    results
+                        .entry((placement, rate as u64, setup))
+                        .or_default()
+                        .push(run);
+                }
             }
         }
     }
@@ -512,10 +636,11 @@ fn run(options: &Options) {
         options.subscribers, options.seconds, options.rounds
     );
     println!(
-        "| rate/s | setup | delivered | p50 ms | p99 ms | p99 ms per instance | CPU µs/delivery per instance | Redis CPU µs/msg |"
+        "| placement | rate/s | setup | delivered | p50 ms | p99 ms | p99 ms per instance | \
+         CPU µs/delivery per instance | waited for a CPU, ms/s per instance | Redis CPU µs/msg |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
-    for ((rate, setup), runs) in &results {
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for ((placement, rate, setup), runs) in &results {
         let spread = |values: Vec<f64>| median_spread(values, 3);
         let per_instance = |pick: &dyn Fn(&Run) -> &Vec<f64>| {
             (0..pick(&runs[0]).len())
@@ -525,7 +650,8 @@ fn run(options: &Options) {
         };
         let disorder: u64 = runs.iter().map(|r| r.disorder).sum();
         println!(
-            "| {rate} | {setup} | {}{} | {} | {} | {} | {} | {} |",
+            "| {} | {rate} | {setup} | {}{} | {} | {} | {} | {} | {} | {} |",
+            placement.name(),
             spread(runs.iter().map(|r| r.delivered).collect()),
             if disorder > 0 {
                 format!(" ({disorder} out of order)")
@@ -536,6 +662,7 @@ fn run(options: &Options) {
             spread(runs.iter().map(|r| r.p99_ms).collect()),
             per_instance(&|r| &r.p99_ms_per_instance),
             per_instance(&|r| &r.cpu_us_per_delivery),
+            per_instance(&|r| &r.cpu_wait_ms_per_s),
             runs[0]
                 .redis_cpu_us_per_message
                 .map_or("-".into(), |_| spread(
@@ -547,10 +674,37 @@ fn run(options: &Options) {
     }
 }
 
+/// Moves this process (the load, on its one thread) to [`LOAD_CPU`] when
+/// pinned, or lets it run anywhere.
+fn run_load_on(placement: Placement) {
+    // SAFETY: a cpu_set_t built on the stack, for the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        match placement {
+            Placement::Pinned => libc::CPU_SET(LOAD_CPU, &mut set),
+            // Every CPU there may be (the kernel keeps the online ones):
+            // what this process may use now is only LOAD_CPU once pinned.
+            Placement::Shared => {
+                for cpu in 0..libc::CPU_SETSIZE as usize {
+                    libc::CPU_SET(cpu, &mut set)
+                }
+            }
+        }
+        assert_eq!(
+            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
+            0,
+            "sched_setaffinity: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 /// Starts the processes of one setup, measures one rate, stops them.
-async fn one_setup(setup: &str, options: &Options, rate: f64) -> Run {
+async fn one_setup(setup: &str, placement: Placement, options: &Options, rate: f64) -> Run {
+    let cpu = placement.server_cpu();
     if setup == ALONE {
-        let (server, port) = instance(None);
+        let (server, port) = instance(None, cpu);
         return measure(
             &[port],
             &[server.pid()],
@@ -561,9 +715,9 @@ async fn one_setup(setup: &str, options: &Options, rate: f64) -> Run {
         )
         .await;
     }
-    let (redis, url) = redis();
-    let (a, port_a) = instance(Some(&url));
-    let (b, port_b) = instance(Some(&url));
+    let (redis, url) = redis(cpu);
+    let (a, port_a) = instance(Some(&url), cpu);
+    let (b, port_b) = instance(Some(&url), cpu);
     measure(
         &[port_a, port_b],
         &[a.pid(), b.pid()],

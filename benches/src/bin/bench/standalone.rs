@@ -217,11 +217,13 @@ fn fanout_redis(
             "--subscribers",
             "1000",
             "--rates",
-            "50,100,200,400,800",
+            "50,100,200",
             "--seconds",
             "5",
             "--rounds",
             "3",
+            "--placement",
+            "both",
         ]
     };
     let shown = format!(
@@ -243,14 +245,33 @@ fn fanout_redis(
 /// time (as in the driver's own fan-out workload).
 const FANOUT_P99_LIMIT_MS: f64 = 100.0;
 
-/// From `fanout-redis`'s `RESULT` lines: the highest rate each
-/// configuration delivered completely, in order and with p99 under the
-/// limit in every round; and, per rate, two instances' p99 minus one
-/// instance's, paired by round.
+/// From `fanout-redis`'s `RESULT` lines, for each placement: the highest
+/// rate each configuration delivered completely, in order and with p99
+/// under the limit in every round; and, per rate, two instances' p99
+/// minus one instance's, paired by round.
 fn fanout_summary(runs: &[Report]) -> Vec<String> {
+    let mut placements: Vec<&str> = runs.iter().filter_map(|r| r.text_of("placement")).collect();
+    placements.sort_unstable();
+    placements.dedup();
+    placements
+        .into_iter()
+        .flat_map(|placement| {
+            let runs: Vec<&Report> = runs
+                .iter()
+                .filter(|r| r.text_of("placement") == Some(placement))
+                .collect();
+            fanout_summary_of(&runs)
+                .into_iter()
+                .map(move |line| format!("{placement}: {line}"))
+        })
+        .collect()
+}
+
+/// [`fanout_summary`] for the runs of one placement.
+fn fanout_summary_of(runs: &[&Report]) -> Vec<String> {
     // (instances, rate) -> runs
     let mut by_setup: BTreeMap<(u64, u64), Vec<&Report>> = BTreeMap::new();
-    for run in runs {
+    for &run in runs {
         if let (Some(instances), Some(rate)) = (run.get("instances"), run.get("rate")) {
             by_setup
                 .entry((instances as u64, rate as u64))
@@ -488,9 +509,20 @@ mod tests {
     use super::*;
 
     fn run(round: u64, rate: u64, instances: u64, delivered: f64, p99: f64) -> Report {
+        placed("pinned", round, rate, instances, delivered, p99)
+    }
+
+    fn placed(
+        placement: &str,
+        round: u64,
+        rate: u64,
+        instances: u64,
+        delivered: f64,
+        p99: f64,
+    ) -> Report {
         Report::parse(&format!(
-            "RESULT round={round} rate={rate} instances={instances} delivered={delivered} \
-             disorder=0 p50_ms=1 p99_ms={p99}"
+            "RESULT round={round} rate={rate} placement={placement} instances={instances} \
+             delivered={delivered} disorder=0 p50_ms=1 p99_ms={p99}"
         ))
         .unwrap()
     }
@@ -521,6 +553,21 @@ mod tests {
         let lines = fanout_summary(&[run(1, 100, 1, 0.5, 1.0), run(1, 100, 2, 1.0, 1.0)]);
         assert!(lines[0].contains("none"), "{}", lines[0]);
         assert!(lines[1].contains(": 100 msgs/s"), "{}", lines[1]);
+    }
+
+    #[test]
+    fn each_placement_is_summed_up_on_its_own() {
+        let lines = fanout_summary(&[
+            placed("pinned", 1, 50, 1, 1.0, 10.0),
+            placed("pinned", 1, 50, 2, 1.0, 11.0),
+            placed("shared", 1, 50, 1, 1.0, 10.0),
+            placed("shared", 1, 50, 2, 1.0, 14.0),
+        ]);
+        assert_eq!(lines.len(), 6, "{lines:?}");
+        assert!(lines[2].starts_with("pinned: at 50 msgs/s"), "{lines:?}");
+        assert!(lines[2].ends_with(": 1.000 ms"), "{lines:?}");
+        assert!(lines[5].starts_with("shared: at 50 msgs/s"), "{lines:?}");
+        assert!(lines[5].ends_with(": 4.000 ms"), "{lines:?}");
     }
 
     #[test]
