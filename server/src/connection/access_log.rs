@@ -16,16 +16,19 @@
 //! Writing the line is the logger's business. With
 //! [`logging::init`](crate::logging::init) (the demo and the examples) it
 //! goes to a bounded buffer that a writer thread empties: a stuck stderr
-//! never blocks a worker.
+//! never blocks a worker. That logger's access lines skip the `log` crate's
+//! formatting: the line is put together once, in the thread's buffer, and
+//! copied into the log buffer as it is.
 
 use std::cell::{Cell, RefCell};
 use std::fmt::{self, Display, Write as _};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Instant, SystemTime};
 
-use http::StatusCode;
+use http::{StatusCode, Version};
 
 use crate::proto::forwarded::UNIX_PEER;
+use crate::proto::http::head::RequestHead;
 
 /// The `log` target of access lines.
 pub(crate) const TARGET: &str = "greenws::access";
@@ -34,6 +37,16 @@ pub(crate) const TARGET: &str = "greenws::access";
 #[inline]
 pub(crate) fn enabled() -> bool {
     log::log_enabled!(target: TARGET, log::Level::Info)
+}
+
+/// The request line of a logged exchange.
+#[derive(Clone, Copy)]
+pub(crate) enum RequestLine<'a> {
+    /// From a parsed head: `METHOD TARGET VERSION`, written without first
+    /// being put together in a string of its own.
+    Head(&'a RequestHead),
+    /// As text (what was buffered of a refused request).
+    Text(&'a str),
 }
 
 /// Logs one exchange: `IP - - [date] "REQUEST LINE" status bytes seconds`.
@@ -45,7 +58,7 @@ pub(crate) fn enabled() -> bool {
 #[inline(never)]
 pub(crate) fn record(
     peer: SocketAddr,
-    request_line: &str,
+    request_line: RequestLine<'_>,
     status: StatusCode,
     body_bytes: u64,
     started: Instant,
@@ -67,7 +80,18 @@ pub(crate) fn record(
         line.push_str(" - - [");
         line.push_str(log_time(SystemTime::now()).as_str());
         line.push_str("] \"");
-        let _ = write!(line, "{}", Escaped(request_line));
+        match request_line {
+            RequestLine::Head(head) => {
+                push_escaped(&mut line, head.method.as_str());
+                line.push(' ');
+                push_escaped(&mut line, &head.target);
+                line.push_str(match head.version {
+                    Version::HTTP_10 => " HTTP/1.0",
+                    _ => " HTTP/1.1",
+                });
+            }
+            RequestLine::Text(text) => push_escaped(&mut line, text),
+        }
         line.push_str("\" ");
         push_decimal(&mut line, u64::from(status.as_u16()));
         line.push(' ');
@@ -79,8 +103,25 @@ pub(crate) fn record(
         for digit in (0..6).rev().map(|i| micros / 10u32.pow(i) % 10) {
             line.push(char::from(b'0' + digit as u8));
         }
-        log::info!(target: TARGET, "{}", line.as_str());
+        if !crate::logging::push_access_line(&mut line) {
+            log::info!(target: TARGET, "{}", line.as_str());
+        }
     });
+}
+
+/// Appends client text, escaped (see [`Escaped`]).
+fn push_escaped(line: &mut String, text: &str) {
+    if is_plain(text) {
+        line.push_str(text);
+    } else {
+        let _ = write!(line, "{}", Escaped(text));
+    }
+}
+
+/// True if `text` is written as it is: printable ASCII without `"` or `\`.
+fn is_plain(text: &str) -> bool {
+    text.bytes()
+        .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
 }
 
 /// Appends `n` in decimal.
@@ -197,10 +238,7 @@ pub(crate) struct Escaped<'a>(pub(crate) &'a str);
 impl Display for Escaped<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = self.0;
-        if text
-            .bytes()
-            .all(|b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
-        {
+        if is_plain(text) {
             return f.write_str(text);
         }
         let mut clean_from = 0;

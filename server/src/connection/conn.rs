@@ -13,7 +13,7 @@ use http::StatusCode;
 
 use green::net::DuplexStream;
 
-use super::access_log;
+use super::access_log::{self, RequestLine};
 use super::io::{is_timeout, ConnIo, KEEP_CAPACITY};
 use super::listener::Peer;
 use super::proxy_header;
@@ -207,6 +207,7 @@ impl Connection<'_> {
         let started = Instant::now();
         let shared = self.shared;
         let exchange = ServerExchange::new(&head);
+        let logged_head = access_log::enabled().then(|| head.clone());
         let origin = if self.over_unix {
             forwarded::resolve_unix(&head.headers, &shared.trusted_proxies)
         } else {
@@ -225,14 +226,19 @@ impl Connection<'_> {
             return Handled::Gone;
         }
         let (response, persistence) = settle(shared, &exchange, &mut req, response);
-        let request_line = access_log::enabled().then(|| req.request_line());
         drop(req);
 
         let Some(sent) = self.send(response, &exchange, persistence) else {
             return Handled::Gone;
         };
-        if let Some(line) = request_line {
-            access_log::record(client, &line, sent.status, sent.body_bytes, started);
+        if let Some(head) = logged_head {
+            access_log::record(
+                client,
+                RequestLine::Head(&head),
+                sent.status,
+                sent.body_bytes,
+                started,
+            );
         }
         Handled::Answered(sent.persistence)
     }
@@ -436,7 +442,13 @@ impl Connection<'_> {
         let exchange = ServerExchange::refused();
         if let Some(sent) = self.send(response, &exchange, Persistence::Close) {
             if access_log::enabled() {
-                access_log::record(self.peer, line, sent.status, sent.body_bytes, started);
+                access_log::record(
+                    self.peer,
+                    RequestLine::Text(line),
+                    sent.status,
+                    sent.body_bytes,
+                    started,
+                );
             }
         }
     }
@@ -556,7 +568,7 @@ fn end_upgraded(peer: SocketAddr, req: &Request<'_>, started: Instant) {
     if access_log::enabled() {
         access_log::record(
             peer,
-            &req.request_line(),
+            RequestLine::Head(&req.shared_head()),
             StatusCode::SWITCHING_PROTOCOLS,
             0,
             started,
