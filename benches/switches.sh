@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# How often each server's threads sleep and are woken, per echoed message:
+# the cause measured behind greenws's tail at the default worker count (see
+# benches/RESULTS.md, "Where greenws loses").
+#
+#   bash benches/switches.sh [ROUNDS]     (default 2 rounds)
+#
+# Each server runs at its default worker count, unpinned, with its log off
+# (RUST_LOG=warn), under `loadgen echo` (64 connections, 64 B, 5 s) on the
+# same CPUs: the "defaults" setup of benches/run.sh. Summed over all the
+# server's threads (/proc/PID/task/*): voluntary context switches (a thread
+# that blocked, in epoll_wait or on a futex, and was woken again),
+# involuntary ones (preempted), and the time its threads were runnable but
+# waited for a CPU (schedstat), each per echoed message; and the p99 the
+# load generator measured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rounds=${1:-2}
+cargo build --release -q -p benches --bins
+bin=target/release
+
+# Voluntary and involuntary switches, and ns waiting for a CPU, of $1.
+counters() {
+  cat /proc/"$1"/task/*/status | awk '/^voluntary_ctxt/{v+=$2} /^nonvoluntary_ctxt/{n+=$2} END{printf "%d %d ", v, n}'
+  cat /proc/"$1"/task/*/schedstat | awk '{w+=$2} END{printf "%d\n", w}'
+}
+
+# The first free port from 127.0.0.1 as the kernel picks it.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+echo "| round | server | msgs | p99 ms | voluntary switches/msg | involuntary/msg | waited for a CPU, us/msg |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+for round in $(seq 1 "$rounds"); do
+  for server in greenws-server tokio-server fastws-server; do
+    port=$(free_port)
+    RUST_LOG=warn "$bin/$server" "$port" >/dev/null 2>&1 &
+    pid=$!
+    # Until it accepts connections.
+    for _ in $(seq 1 100); do
+      (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
+      sleep 0.05
+    done
+    read -r v0 n0 w0 < <(counters "$pid")
+    out=$("$bin/loadgen" echo --port "$port" --connections 64 --size 64 --seconds 5 --pid "$pid")
+    read -r v1 n1 w1 < <(counters "$pid")
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    line=$(grep '^RESULT' <<<"$out")
+    sent=$(grep -o 'sent=[0-9]*' <<<"$line" | cut -d= -f2)
+    p99=$(grep -o 'p99_ms=[0-9.]*' <<<"$line" | cut -d= -f2)
+    errors=$(grep -o ' errors=[0-9]*' <<<"$line" | cut -d= -f2)
+    if [ "$errors" != 0 ] || [ -z "$sent" ] || [ "$sent" = 0 ]; then
+      echo "| $round | $server | INVALID: $line |  |  |  |  |"
+      continue
+    fi
+    awk -v r="$round" -v s="$server" -v m="$sent" -v p="$p99" \
+      -v v=$((v1 - v0)) -v n=$((n1 - n0)) -v w=$((w1 - w0)) \
+      'BEGIN { printf "| %s | %s | %d | %.3f | %.3f | %.4f | %.3f |\n", r, s, m, p, v / m, n / m, w / 1000 / m }'
+  done
+done
+echo
+echo "$(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
