@@ -7,7 +7,8 @@
 #
 # Each server runs at its default worker count, unpinned, with its log off
 # (RUST_LOG=warn), under `loadgen echo` (64 connections, 64 B, 5 s) on the
-# same CPUs: the "defaults" setup of benches/run.sh. Summed over all the
+# same CPUs: the "defaults" setup of benches/run.sh; and greenws once more
+# with one worker (`greenws-server:1`), unpinned too. Summed over all the
 # server's threads (/proc/PID/task/*): voluntary context switches (a thread
 # that blocked, in epoll_wait or on a futex, and was woken again),
 # involuntary ones (preempted), and the time its threads were runnable but
@@ -33,9 +34,12 @@ free_port() {
 echo "| round | server | msgs | p99 ms | voluntary switches/msg | involuntary/msg | waited for a CPU, us/msg |"
 echo "|---|---|---:|---:|---:|---:|---:|"
 for round in $(seq 1 "$rounds"); do
-  for server in greenws-server tokio-server fastws-server; do
+  for contender in greenws-server tokio-server fastws-server greenws-server:1; do
+    server=${contender%%:*}
+    workers=default
+    [ "$contender" = "$server" ] || workers=${contender#*:}
     port=$(free_port)
-    RUST_LOG=warn "$bin/$server" "$port" >/dev/null 2>&1 &
+    RUST_LOG=warn "$bin/$server" "$port" "$workers" >/dev/null 2>&1 &
     pid=$!
     # Until it accepts connections.
     for _ in $(seq 1 100); do
@@ -52,10 +56,10 @@ for round in $(seq 1 "$rounds"); do
     p99=$(grep -o 'p99_ms=[0-9.]*' <<<"$line" | cut -d= -f2)
     errors=$(grep -o ' errors=[0-9]*' <<<"$line" | cut -d= -f2)
     if [ "$errors" != 0 ] || [ -z "$sent" ] || [ "$sent" = 0 ]; then
-      echo "| $round | $server | INVALID: $line |  |  |  |  |"
+      echo "| $round | $contender | INVALID: $line |  |  |  |  |"
       continue
     fi
-    awk -v r="$round" -v s="$server" -v m="$sent" -v p="$p99" \
+    awk -v r="$round" -v s="$contender" -v m="$sent" -v p="$p99" \
       -v v=$((v1 - v0)) -v n=$((n1 - n0)) -v w=$((w1 - w0)) \
       'BEGIN { printf "| %s | %s | %d | %.3f | %.3f | %.4f | %.3f |\n", r, s, m, p, v / m, n / m, w / 1000 / m }'
   done

@@ -26,6 +26,8 @@ use percent_encoding::percent_decode_str;
 struct Args {
     #[command(flatten)]
     listen: common::Listen,
+    #[command(flatten)]
+    runtime: common::Runtime,
     /// Share the rooms with every chat that uses this Redis
     /// (redis://[:password@]host[:port]/).
     #[arg(long, value_name = "URL")]
@@ -106,6 +108,7 @@ document.getElementById('f').onsubmit = e => {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
+    args.runtime.apply()?;
     let _logging = common::init_logging();
     let mut hub = Hub::builder().capacity(256).prefix("chat:");
     if let Some(url) = &args.redis {

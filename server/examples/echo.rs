@@ -16,6 +16,8 @@ use greenws::{Request, Response, Upgrade, WebSocketHandler};
 struct Args {
     #[command(flatten)]
     listen: common::Listen,
+    #[command(flatten)]
+    runtime: common::Runtime,
 }
 
 /// `/echo` echoes every message back; anything else is a 404.
@@ -33,6 +35,7 @@ fn app(req: &mut Request) -> Response {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
+    args.runtime.apply()?;
     let _logging = common::init_logging();
     let server = args.listen.bind()?.handler_class(WebSocketHandler::new());
     common::start_until_signal(server, args.listen.scheme(), app)?.wait();

@@ -17,6 +17,8 @@ use greenws::{Request, Response};
 struct Args {
     #[command(flatten)]
     listen: common::Listen,
+    #[command(flatten)]
+    runtime: common::Runtime,
 }
 
 fn app(req: &mut Request) -> Response {
@@ -37,6 +39,7 @@ fn app(req: &mut Request) -> Response {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
+    args.runtime.apply()?;
     let _logging = common::init_logging();
     let server = args.listen.bind()?;
     common::start_until_signal(server, args.listen.scheme(), app)?.wait();

@@ -1,5 +1,5 @@
 //! What every runnable of the project shares: `--host`/`--port` (or
-//! `--unix`) flags, logging, the first line on stdout, and the graceful
+//! `--unix`) flags, `--workers`, logging, the first line on stdout, and the graceful
 //! stop on SIGINT and SIGTERM.
 
 use std::io::Write;
@@ -55,6 +55,27 @@ impl Listen {
         } else {
             "http"
         }
+    }
+}
+
+/// The runtime's settings on the command line.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Runtime {
+    /// Worker threads that run the greenlets [default: one per CPU]. On a
+    /// small machine whose CPUs other busy processes share, one worker can
+    /// give a shorter tail (benches/RESULTS.md, "Where greenws loses").
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub workers: Option<u16>,
+}
+
+impl Runtime {
+    /// Applies the settings given; call it first in `main`, before anything
+    /// starts the runtime.
+    pub fn apply(&self) -> greenws::Result<()> {
+        if let Some(workers) = self.workers {
+            green::Config::new().workers(usize::from(workers)).apply()?;
+        }
+        Ok(())
     }
 }
 

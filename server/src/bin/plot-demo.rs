@@ -40,6 +40,8 @@ const PLOT_JS: &str = include_str!("../../../assets/plot.js");
 struct Args {
     #[command(flatten)]
     listen: common::Listen,
+    #[command(flatten)]
+    runtime: common::Runtime,
     /// Do not open the page in a browser.
     #[arg(long)]
     no_browser: bool,
@@ -150,6 +152,7 @@ fn allowed_methods(path: &str, metrics: bool) -> Option<&'static str> {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
+    args.runtime.apply()?;
     let _logging = common::init_logging();
     // Under systemd socket activation (LISTEN_FDS), the inherited socket.
     let server = match WsgiServer::from_listen_fds()? {

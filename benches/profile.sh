@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Where each server's CPU goes under one load, by perf samples: the kernel,
+# the server's own code, libc; and the server's hottest kernel and
+# user-space symbols.
+# Used for the causes in benches/RESULTS.md ("Where greenws loses").
+#
+#   bash benches/profile.sh echo|wss [SERVERS...]
+#        (default servers: greenws-server fastws-server tokio-server)
+#
+# Setup "isolated" of benches/run.sh: each server with one worker pinned to
+# CPU 0 (RUST_LOG=warn), `loadgen echo` (64 connections, 64 B, 6 s; over
+# TLS with a fresh self-signed certificate for wss) pinned to CPU 1, and
+# `perf record -F 999` on the server for 4 s in the middle of the load.
+# Needs perf (Debian: linux-perf) and, for wss, openssl.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+workload=${1:?usage: bash benches/profile.sh echo|wss [SERVERS...]}
+shift
+servers=("$@")
+[ ${#servers[@]} -gt 0 ] || servers=(greenws-server fastws-server tokio-server)
+command -v perf >/dev/null || { echo "perf is needed (apt-get install linux-perf)" >&2; exit 1; }
+cargo build --release -q -p benches --bins
+bin=target/release
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+
+tls_args=()
+loadgen_tls=()
+if [ "$workload" = wss ]; then
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    -addext basicConstraints=critical,CA:FALSE \
+    -keyout "$scratch/key.pem" -out "$scratch/cert.pem" 2>/dev/null
+  tls_args=("$scratch/cert.pem" "$scratch/key.pem")
+  loadgen_tls=(--ca "$scratch/cert.pem")
+elif [ "$workload" != echo ]; then
+  echo "unknown workload $workload (echo or wss)" >&2
+  exit 2
+fi
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+for server in "${servers[@]}"; do
+  port=$(free_port)
+  RUST_LOG=warn taskset -c 0 "$bin/$server" "$port" 1 "${tls_args[@]}" >/dev/null 2>&1 &
+  pid=$!
+  for _ in $(seq 1 100); do
+    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
+    sleep 0.05
+  done
+  taskset -c 1 "$bin/loadgen" echo --port "$port" --connections 64 --size 64 --seconds 6 \
+    --pid "$pid" "${loadgen_tls[@]}" >"$scratch/load.out" 2>&1 &
+  load=$!
+  sleep 1
+  perf record -q -F 999 -p "$pid" -o "$scratch/perf.data" -- sleep 4 >/dev/null 2>&1
+  wait "$load"
+  kill "$pid"
+  wait "$pid" 2>/dev/null || true
+  echo "== $server, $workload: $(grep '^RESULT' "$scratch/load.out" | grep -o 'msgs_per_sec=[0-9.]*\|cpu_us_per_msg=[0-9.]*' | tr '\n' ' ')"
+  echo "-- samples by object"
+  perf report -i "$scratch/perf.data" --no-children --sort dso 2>/dev/null |
+    grep -E '^ +[0-9]' | awk '$1+0 >= 0.5'
+  echo "-- kernel symbols at 2% of samples or more"
+  perf report -i "$scratch/perf.data" --no-children --sort symbol 2>/dev/null |
+    grep -E '^ +[0-9]' | grep '\[k\]' | awk '$1+0 >= 2.0' | cut -c1-100
+  echo "-- user-space symbols at 1% of samples or more"
+  perf report -i "$scratch/perf.data" --no-children --sort dso,symbol 2>/dev/null |
+    grep -E '^ +[0-9]' | grep -v '\[k\]' | awk '$1+0 >= 1.0' | cut -c1-140
+  echo
+done
+echo "$(nproc) CPUs, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
