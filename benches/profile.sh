@@ -22,7 +22,11 @@ command -v perf >/dev/null || { echo "perf is needed (apt-get install linux-perf
 cargo build --release -q -p benches --bins
 bin=target/release
 scratch=$(mktemp -d)
-trap 'rm -rf "$scratch"' EXIT
+pid=
+load=
+# Whatever still runs when the script stops (a failed perf or load), then
+# the scratch files.
+trap 'for p in $load $pid; do kill "$p" 2>/dev/null || true; done; rm -rf "$scratch"' EXIT
 
 tls_args=()
 loadgen_tls=()
@@ -54,10 +58,12 @@ for server in "${servers[@]}"; do
     --pid "$pid" "${loadgen_tls[@]}" >"$scratch/load.out" 2>&1 &
   load=$!
   sleep 1
-  perf record -q -F 999 -p "$pid" -o "$scratch/perf.data" -- sleep 4 >/dev/null 2>&1
+  perf record -q -F 999 -p "$pid" -o "$scratch/perf.data" -- sleep 4 >/dev/null
   wait "$load"
+  load=
   kill "$pid"
   wait "$pid" 2>/dev/null || true
+  pid=
   echo "== $server, $workload: $(grep '^RESULT' "$scratch/load.out" | grep -o 'msgs_per_sec=[0-9.]*\|cpu_us_per_msg=[0-9.]*' | tr '\n' ' ')"
   echo "-- samples by object"
   perf report -i "$scratch/perf.data" --no-children --sort dso 2>/dev/null |

@@ -5,10 +5,11 @@
 #
 #   bash benches/switches.sh [ROUNDS]     (default 2 rounds)
 #
-# Each server runs at its default worker count, unpinned, with its log off
-# (RUST_LOG=warn), under `loadgen echo` (64 connections, 64 B, 5 s) on the
-# same CPUs: the "defaults" setup of benches/run.sh; and greenws once more
-# with one worker (`greenws-server:1`), unpinned too. Summed over all the
+# Each server runs as the "defaults" setup of benches/run.sh runs it (its
+# default worker count, unpinned, the load generator `loadgen echo`, 64
+# connections of 64 B for 5 s, on the same CPUs), except that greenws's log
+# is off (RUST_LOG=warn; an echo connection logs only its upgrade); and
+# greenws once more with one worker (`greenws-server:1`), unpinned too. Summed over all the
 # server's threads (/proc/PID/task/*): voluntary context switches (a thread
 # that blocked, in epoll_wait or on a futex, and was woken again),
 # involuntary ones (preempted), and the time its threads were runnable but
@@ -19,6 +20,9 @@ cd "$(dirname "$0")/.."
 rounds=${1:-2}
 cargo build --release -q -p benches --bins
 bin=target/release
+pid=
+# A server still running when the script stops early (a failed load).
+trap '[ -z "$pid" ] || kill "$pid" 2>/dev/null || true' EXIT
 
 # Voluntary and involuntary switches, and ns waiting for a CPU, of $1.
 counters() {
@@ -47,14 +51,15 @@ for round in $(seq 1 "$rounds"); do
       sleep 0.05
     done
     read -r v0 n0 w0 < <(counters "$pid")
-    out=$("$bin/loadgen" echo --port "$port" --connections 64 --size 64 --seconds 5 --pid "$pid")
+    out=$("$bin/loadgen" echo --port "$port" --connections 64 --size 64 --seconds 5 --pid "$pid" || true)
     read -r v1 n1 w1 < <(counters "$pid")
     kill "$pid"
     wait "$pid" 2>/dev/null || true
-    line=$(grep '^RESULT' <<<"$out")
-    sent=$(grep -o 'sent=[0-9]*' <<<"$line" | cut -d= -f2)
-    p99=$(grep -o 'p99_ms=[0-9.]*' <<<"$line" | cut -d= -f2)
-    errors=$(grep -o ' errors=[0-9]*' <<<"$line" | cut -d= -f2)
+    pid=
+    line=$(grep '^RESULT' <<<"$out" || true)
+    sent=$(grep -o 'sent=[0-9]*' <<<"$line" | cut -d= -f2 || true)
+    p99=$(grep -o 'p99_ms=[0-9.]*' <<<"$line" | cut -d= -f2 || true)
+    errors=$(grep -o ' errors=[0-9]*' <<<"$line" | cut -d= -f2 || true)
     if [ "$errors" != 0 ] || [ -z "$sent" ] || [ "$sent" = 0 ]; then
       echo "| $round | $contender | INVALID: $line |  |  |  |  |"
       continue

@@ -108,8 +108,8 @@ document.getElementById('f').onsubmit = e => {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    args.runtime.apply()?;
     let _logging = common::init_logging();
+    args.runtime.apply()?;
     let mut hub = Hub::builder().capacity(256).prefix("chat:");
     if let Some(url) = &args.redis {
         hub = hub.redis(url);

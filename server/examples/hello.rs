@@ -39,8 +39,8 @@ fn app(req: &mut Request) -> Response {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    args.runtime.apply()?;
     let _logging = common::init_logging();
+    args.runtime.apply()?;
     let server = args.listen.bind()?;
     common::start_until_signal(server, args.listen.scheme(), app)?.wait();
     Ok(())

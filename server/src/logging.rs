@@ -82,6 +82,8 @@ pub fn init(default_filter: &str) -> Result<LogGuard, log::SetLoggerError> {
     let spec = std::env::var("RUST_LOG")
         .ok()
         .filter(|s| !s.trim().is_empty());
+    // A `/pattern` filters on the message, which only the `log` path checks.
+    let filters_messages = spec.as_deref().unwrap_or(default_filter).contains('/');
     let mut builder = env_filter::Builder::new();
     let mut bad_spec = None;
     let filter = match spec {
@@ -101,7 +103,9 @@ pub fn init(default_filter: &str) -> Result<LogGuard, log::SetLoggerError> {
         sink: sink.clone(),
     }))?;
     log::set_max_level(max_level);
-    let _ = INSTALLED_SINK.set(sink.clone());
+    if !filters_messages {
+        let _ = INSTALLED_SINK.set(sink.clone());
+    }
     std::panic::set_hook(Box::new(log_panic));
     let writer = {
         let sink = sink.clone();
@@ -123,7 +127,8 @@ pub fn init(default_filter: &str) -> Result<LogGuard, log::SetLoggerError> {
 
 /// Appends an access line (without its newline; `line` gets one) to the
 /// buffer of this module's logger, skipping the `log` crate's formatting;
-/// false if another logger is installed. The caller has checked that the
+/// false if another logger is installed, or if the filter has a `/pattern`
+/// (which only the `log` path applies). The caller has checked that the
 /// filter lets access lines through.
 pub(crate) fn push_access_line(line: &mut String) -> bool {
     let Some(sink) = INSTALLED_SINK.get() else {

@@ -64,11 +64,17 @@ impl Drop for Running {
     }
 }
 
-#[test]
-fn a_stderr_nobody_reads_never_stops_the_server() {
-    let child = Command::new(example::example_path("hello"))
-        .args(["--host", "127.0.0.1", "--port", "0"])
-        .env_remove("RUST_LOG") // the default: the access log is on
+/// Starts the hello example with `RUST_LOG` set to `rust_log` (unset for
+/// `None`: the access log is on), stdout and stderr piped; gives it and
+/// the address from its first line.
+fn start_hello(rust_log: Option<&str>) -> (Running, SocketAddr) {
+    let mut command = Command::new(example::example_path("hello"));
+    command.args(["--host", "127.0.0.1", "--port", "0"]);
+    match rust_log {
+        Some(filter) => command.env("RUST_LOG", filter),
+        None => command.env_remove("RUST_LOG"),
+    };
+    let child = command
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -84,6 +90,12 @@ fn a_stderr_nobody_reads_never_stops_the_server() {
         .expect("Serving on http://HOST:PORT")
         .parse()
         .expect("an address");
+    (child, addr)
+}
+
+#[test]
+fn a_stderr_nobody_reads_never_stops_the_server() {
+    let (mut child, addr) = start_hello(None);
     // Held, never read while the requests run.
     let stderr = child.0.stderr.take().unwrap();
 
@@ -124,5 +136,48 @@ fn a_stderr_nobody_reads_never_stops_the_server() {
         access_lines + dropped,
         REQUESTS,
         "every access line was written or counted as dropped"
+    );
+}
+
+/// Sends one request and reads its status line and headers (the bodies here
+/// are small and come with the head).
+fn status_of(addr: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = stream.read_to_string(&mut response);
+    response.lines().next().unwrap_or_default().to_string()
+}
+
+/// `RUST_LOG`'s `/pattern` keeps only the lines whose message matches it,
+/// access lines included.
+#[test]
+fn a_rust_log_pattern_filters_access_lines() {
+    let (mut child, addr) = start_hello(Some("greenws::access=info/ 404 "));
+    assert!(status_of(addr, "/").contains(" 200 "));
+    assert!(status_of(addr, "/no-such-page").contains(" 404 "));
+    // SIGTERM: the graceful stop, then the logger's guard writes out the rest.
+    // SAFETY: kill(2) on our own child's pid, which we have not reaped.
+    unsafe { libc::kill(child.0.id() as libc::pid_t, libc::SIGTERM) };
+    let mut stderr = String::new();
+    child
+        .0
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    let access: Vec<&str> = stderr.lines().filter(|l| l.contains("\"GET ")).collect();
+    assert_eq!(access.len(), 1, "{stderr}");
+    assert!(
+        access[0].contains("\"GET /no-such-page HTTP/1.1\" 404 "),
+        "{stderr}"
     );
 }

@@ -14,8 +14,8 @@
 //!
 //! Placement: with `pinned` (the default on two CPUs or more) this
 //! program, which is the load (the publisher and every subscriber, on one
-//! thread), runs on CPU 0 and the server side (the one instance, or both
-//! instances and Redis) on CPU 1: both setups get the same one CPU, so the
+//! thread), runs on the first CPU it may use and the server side (the one
+//! instance, or both instances and Redis) on the second: both setups get the same one CPU, so the
 //! difference is what the route through Redis costs. With `shared` every
 //! process may run anywhere: on a machine with fewer CPUs than processes
 //! (two here: the load, two instances and Redis), the instances then wait
@@ -49,6 +49,9 @@ struct Options {
     seconds: f64,
     rounds: usize,
     placements: Vec<Placement>,
+    /// The CPUs this program may use, as it was started (`taskset`, a
+    /// cpuset): pinned runs use the first two, shared runs all of them.
+    cpus: Vec<usize>,
 }
 
 /// Where the processes of a run may run (see the module comment).
@@ -68,16 +71,12 @@ impl Placement {
         }
     }
 
-    /// The CPU the server side runs on, if pinned.
-    fn server_cpu(self) -> Option<usize> {
-        (self == Placement::Pinned).then_some(SERVER_CPU)
+    /// The CPU the server side runs on, if pinned: the second of `cpus`
+    /// (the load runs on the first).
+    fn server_cpu(self, cpus: &[usize]) -> Option<usize> {
+        (self == Placement::Pinned).then_some(cpus[1])
     }
 }
-
-/// Where the load runs when pinned.
-const LOAD_CPU: usize = 0;
-/// Where the server side (instances and Redis) runs when pinned.
-const SERVER_CPU: usize = 1;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -89,12 +88,15 @@ fn main() {
         rates: vec![100.0, 200.0, 400.0],
         seconds: 5.0,
         rounds: 3,
-        placements: vec![if benches::affinity::cpus_available() >= 2 {
-            Placement::Pinned
-        } else {
-            Placement::Shared
-        }],
+        placements: Vec::new(),
+        cpus: benches::affinity::allowed_cpus(std::process::id())
+            .expect("the CPUs this process may use"),
     };
+    options.placements = vec![if options.cpus.len() >= 2 {
+        Placement::Pinned
+    } else {
+        Placement::Shared
+    }];
     let mut args = args.into_iter();
     while let Some(flag) = args.next() {
         let value = args.next().unwrap_or_else(|| usage());
@@ -110,9 +112,7 @@ fn main() {
                     "both" => vec![Placement::Pinned, Placement::Shared],
                     _ => usage(),
                 };
-                if options.placements.contains(&Placement::Pinned)
-                    && benches::affinity::cpus_available() < 2
-                {
+                if options.placements.contains(&Placement::Pinned) && options.cpus.len() < 2 {
                     eprintln!("fanout-redis: --placement pinned needs two CPUs");
                     std::process::exit(2);
                 }
@@ -618,7 +618,7 @@ fn run(options: &Options) {
     let mut results: BTreeMap<(Placement, u64, &str), Vec<Run>> = BTreeMap::new();
     for round in 1..=options.rounds {
         for &placement in &options.placements {
-            run_load_on(placement);
+            run_load_on(placement, &options.cpus);
             for &rate in &options.rates {
                 for setup in [ALONE, THROUGH_REDIS] {
                     let run = local.block_on(&runtime, one_setup(setup, placement, options, rate));
@@ -674,22 +674,19 @@ fn run(options: &Options) {
     }
 }
 
-/// Moves this process (the load, on its one thread) to [`LOAD_CPU`] when
-/// pinned, or lets it run anywhere.
-fn run_load_on(placement: Placement) {
+/// Moves this process (the load, on its one thread) to the first of
+/// `cpus` when pinned, or back to all of them.
+fn run_load_on(placement: Placement, cpus: &[usize]) {
+    let allowed: &[usize] = match placement {
+        Placement::Pinned => &cpus[..1],
+        Placement::Shared => cpus,
+    };
     // SAFETY: a cpu_set_t built on the stack, for the calling thread.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_ZERO(&mut set);
-        match placement {
-            Placement::Pinned => libc::CPU_SET(LOAD_CPU, &mut set),
-            // Every CPU there may be (the kernel keeps the online ones):
-            // what this process may use now is only LOAD_CPU once pinned.
-            Placement::Shared => {
-                for cpu in 0..libc::CPU_SETSIZE as usize {
-                    libc::CPU_SET(cpu, &mut set)
-                }
-            }
+        for &cpu in allowed {
+            libc::CPU_SET(cpu, &mut set);
         }
         assert_eq!(
             libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set),
@@ -702,7 +699,7 @@ fn run_load_on(placement: Placement) {
 
 /// Starts the processes of one setup, measures one rate, stops them.
 async fn one_setup(setup: &str, placement: Placement, options: &Options, rate: f64) -> Run {
-    let cpu = placement.server_cpu();
+    let cpu = placement.server_cpu(&options.cpus);
     if setup == ALONE {
         let (server, port) = instance(None, cpu);
         return measure(

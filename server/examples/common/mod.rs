@@ -61,16 +61,18 @@ impl Listen {
 /// The runtime's settings on the command line.
 #[derive(clap::Args, Debug, Clone)]
 pub struct Runtime {
-    /// Worker threads that run the greenlets [default: one per CPU]. On a
+    /// Worker threads that run the greenlets, 1 to 1024 [default: one per
+    /// CPU]. On a
     /// small machine whose CPUs other busy processes share, one worker can
     /// give a shorter tail (benches/RESULTS.md, "Where greenws loses").
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub workers: Option<u16>,
 }
 
 impl Runtime {
-    /// Applies the settings given; call it first in `main`, before anything
-    /// starts the runtime.
+    /// Applies the settings given; call it at the start of `main` (after
+    /// [`init_logging`], which starts no greenlet), before anything starts
+    /// the runtime.
     pub fn apply(&self) -> greenws::Result<()> {
         if let Some(workers) = self.workers {
             green::Config::new().workers(usize::from(workers)).apply()?;

@@ -152,8 +152,8 @@ fn allowed_methods(path: &str, metrics: bool) -> Option<&'static str> {
 
 fn main() -> greenws::Result<()> {
     let args = Args::parse();
-    args.runtime.apply()?;
     let _logging = common::init_logging();
+    args.runtime.apply()?;
     // Under systemd socket activation (LISTEN_FDS), the inherited socket.
     let server = match WsgiServer::from_listen_fds()? {
         Some(inherited) => args.listen.with_tls(inherited)?,
