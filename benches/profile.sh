@@ -4,17 +4,19 @@
 # user-space symbols.
 # Used for the causes in benches/RESULTS.md ("Where greenws loses").
 #
-#   bash benches/profile.sh echo|wss [SERVERS...]
+#   bash benches/profile.sh echo|wss|fanout [SERVERS...]
 #        (default servers: greenws-server fastws-server tokio-server)
 #
 # Setup "isolated" of benches/run.sh: each server with one worker pinned to
-# CPU 0 (RUST_LOG=warn), `loadgen echo` (64 connections, 64 B, 6 s; over
-# TLS with a fresh self-signed certificate for wss) pinned to CPU 1, and
-# `perf record -F 999` on the server for 4 s in the middle of the load.
+# CPU 0 (RUST_LOG=warn), the load pinned to CPU 1, and `perf record -F 999`
+# on the server for 4 s in the middle of the load. The load: `loadgen echo`
+# (64 connections, 64 B, 6 s; over TLS with a fresh self-signed
+# certificate for wss), or for fanout `loadgen fanout` at one rate (1 000
+# subscribers, 100 messages a second for 6 s).
 # Needs perf (Debian: linux-perf) and, for wss, openssl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-workload=${1:?usage: bash benches/profile.sh echo|wss [SERVERS...]}
+workload=${1:?usage: bash benches/profile.sh echo|wss|fanout [SERVERS...]}
 shift
 servers=("$@")
 [ ${#servers[@]} -gt 0 ] || servers=(greenws-server fastws-server tokio-server)
@@ -37,9 +39,17 @@ if [ "$workload" = wss ]; then
     -keyout "$scratch/key.pem" -out "$scratch/cert.pem" 2>/dev/null
   tls_args=("$scratch/cert.pem" "$scratch/key.pem")
   loadgen_tls=(--ca "$scratch/cert.pem")
-elif [ "$workload" != echo ]; then
-  echo "unknown workload $workload (echo or wss)" >&2
+elif [ "$workload" != echo ] && [ "$workload" != fanout ]; then
+  echo "unknown workload $workload (echo, wss or fanout)" >&2
   exit 2
+fi
+if [ "$workload" = fanout ]; then
+  load_args=(fanout --subscribers 1000 --start-rate 100 --ceiling 100 --refinements 0
+    --step-seconds 6)
+  measures='max_rate=[0-9.]*\|p99_ms_at_max=[0-9.]*\|cpu_us_per_delivery_at_max=[0-9.]*'
+else
+  load_args=(echo --connections 64 --size 64 --seconds 6)
+  measures='msgs_per_sec=[0-9.]*\|cpu_us_per_msg=[0-9.]*'
 fi
 
 free_port() {
@@ -54,8 +64,8 @@ for server in "${servers[@]}"; do
     (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
     sleep 0.05
   done
-  taskset -c 1 "$bin/loadgen" echo --port "$port" --connections 64 --size 64 --seconds 6 \
-    --pid "$pid" "${loadgen_tls[@]}" >"$scratch/load.out" 2>&1 &
+  taskset -c 1 "$bin/loadgen" "${load_args[@]}" --port "$port" --pid "$pid" \
+    "${loadgen_tls[@]}" >"$scratch/load.out" 2>&1 &
   load=$!
   sleep 1
   perf record -q -F 999 -p "$pid" -o "$scratch/perf.data" -- sleep 4 >/dev/null
@@ -64,7 +74,7 @@ for server in "${servers[@]}"; do
   kill "$pid"
   wait "$pid" 2>/dev/null || true
   pid=
-  echo "== $server, $workload: $(grep '^RESULT' "$scratch/load.out" | grep -o 'msgs_per_sec=[0-9.]*\|cpu_us_per_msg=[0-9.]*' | tr '\n' ' ')"
+  echo "== $server, $workload: $(grep '^RESULT' "$scratch/load.out" | grep -o "$measures" | tr '\n' ' ')"
   echo "-- samples by object"
   perf report -i "$scratch/perf.data" --no-children --sort dso 2>/dev/null |
     grep -E '^ +[0-9]' | awk '$1+0 >= 0.5'

@@ -241,10 +241,20 @@ impl WebSocketOffer {
         );
         let stopping = ws.clone();
         upgraded.on_stop(move || {
-            let ws = stopping.clone();
-            green::spawn(move || {
-                let _ = ws.close(CloseCode::GOING_AWAY, "server shutting down");
+            let closing = stopping.clone();
+            let spawned = green::Builder::new().spawn(move || {
+                let _ = closing.close(CloseCode::GOING_AWAY, "server shutting down");
             });
+            if let Err(e) = spawned {
+                // Out of greenlets (memory maps): no close handshake, but
+                // the connection still ends and the stop goes on.
+                log::warn!(
+                    "websocket {} from {}: no greenlet for the 1001 close ({e}); ending it",
+                    stopping.id(),
+                    stopping.peer_addr()
+                );
+                stopping.end_killed();
+            }
         });
         Ok(ws)
     }
