@@ -52,18 +52,10 @@ else
   measures='msgs_per_sec=[0-9.]*\|cpu_us_per_msg=[0-9.]*'
 fi
 
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. benches/start-server.sh
 
 for server in "${servers[@]}"; do
-  port=$(free_port)
-  RUST_LOG=warn taskset -c 0 "$bin/$server" "$port" 1 "${tls_args[@]}" >/dev/null 2>&1 &
-  pid=$!
-  for _ in $(seq 1 100); do
-    (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
-    sleep 0.05
-  done
+  SERVER_CPU=0 start_server "$bin/$server" 1 "${tls_args[@]}"
   taskset -c 1 "$bin/loadgen" "${load_args[@]}" --port "$port" --pid "$pid" \
     "${loadgen_tls[@]}" >"$scratch/load.out" 2>&1 &
   load=$!

@@ -30,10 +30,7 @@ counters() {
   cat /proc/"$1"/task/*/schedstat | awk '{w+=$2} END{printf "%d\n", w}'
 }
 
-# The first free port from 127.0.0.1 as the kernel picks it.
-free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+. benches/start-server.sh
 
 echo "| round | server | msgs | p99 ms | voluntary switches/msg | involuntary/msg | waited for a CPU, us/msg |"
 echo "|---|---|---:|---:|---:|---:|---:|"
@@ -42,14 +39,7 @@ for round in $(seq 1 "$rounds"); do
     server=${contender%%:*}
     workers=default
     [ "$contender" = "$server" ] || workers=${contender#*:}
-    port=$(free_port)
-    RUST_LOG=warn "$bin/$server" "$port" "$workers" >/dev/null 2>&1 &
-    pid=$!
-    # Until it accepts connections.
-    for _ in $(seq 1 100); do
-      (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break
-      sleep 0.05
-    done
+    start_server "$bin/$server" "$workers"
     read -r v0 n0 w0 < <(counters "$pid")
     out=$("$bin/loadgen" echo --port "$port" --connections 64 --size 64 --seconds 5 --pid "$pid" || true)
     read -r v1 n1 w1 < <(counters "$pid")

@@ -202,12 +202,14 @@ impl Drop for Process {
 }
 
 /// Starts a process of `command` on `cpu` (if given), checking that it
-/// runs there.
-fn spawn_on(command: &mut Command, cpu: Option<usize>) -> Child {
+/// runs there; `what` names it if it cannot start.
+fn spawn_on(command: &mut Command, cpu: Option<usize>, what: &str) -> Child {
     if let Some(cpu) = cpu {
         benches::affinity::pin_to_cpu(command, cpu);
     }
-    let child = command.spawn().expect("a process starts");
+    let child = command
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} does not start: {e}"));
     if let Some(cpu) = cpu {
         let allowed = benches::affinity::allowed_cpus(child.id()).expect("its CPUs");
         assert_eq!(allowed, [cpu], "pinned to CPU {cpu}");
@@ -220,7 +222,11 @@ fn instance(redis_url: Option<&str>, cpu: Option<usize>) -> (Process, u16) {
     let mut command = Command::new(std::env::current_exe().expect("own path"));
     command.args(["serve", "0", "1"]);
     command.args(redis_url);
-    let mut child = spawn_on(command.stdout(Stdio::piped()).stderr(Stdio::inherit()), cpu);
+    let mut child = spawn_on(
+        command.stdout(Stdio::piped()).stderr(Stdio::inherit()),
+        cpu,
+        "an instance",
+    );
     let mut first = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut first)
@@ -246,23 +252,17 @@ fn redis(cpu: Option<usize>) -> (Process, String) {
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no", "--loglevel", "warning"])
         .stdout(Stdio::null());
-    if which("redis-server").is_none() {
-        panic!("redis-server is not on PATH (apt-get install redis-server)");
-    }
-    let child = spawn_on(&mut command, cpu);
+    let child = spawn_on(
+        &mut command,
+        cpu,
+        "redis-server (apt-get install redis-server)",
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "redis-server did not start");
         std::thread::sleep(Duration::from_millis(20));
     }
     (Process { child }, format!("redis://127.0.0.1:{port}/"))
-}
-
-/// The path of `program` if it is on PATH.
-fn which(program: &str) -> Option<std::path::PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(program))
-        .find(|path| path.is_file())
 }
 
 /// What the kernel counted for a process so far, over all its threads
