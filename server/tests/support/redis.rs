@@ -160,11 +160,25 @@ impl Drop for RedisServer {
 }
 
 /// A port nothing listens on now: bound to port 0, then released.
+/// A port free now and below the kernel's range of ephemeral ports: the
+/// hubs connect to a Redis port while nothing listens on it (before a start,
+/// during a restart), and a connection whose ephemeral source port equals
+/// that port connects to itself and takes the port (Redis then cannot bind).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
+    let ephemeral_from: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32768);
+    let low = 10_000.min(ephemeral_from / 2);
+    let span = u32::from(ephemeral_from - low);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos())
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    (0..span)
+        .map(|i| low + ((seed.wrapping_add(i)) % span) as u16)
+        .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
+        .expect("a free port below the ephemeral range")
 }
 
 /// Polls `condition` every 10 ms until it holds; fails the test after 10 s
