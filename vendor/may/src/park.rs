@@ -127,13 +127,6 @@ impl Park {
         }
     }
 
-    #[inline]
-    fn fast_wake_up(&self) {
-        if let Some(co) = self.wait_co.take() {
-            run_coroutine(co);
-        }
-    }
-
     /// park current coroutine with specified timeout
     /// if timeout happens, return Err(ParkError::Timeout)
     /// if cancellation detected, return Err(ParkError::Canceled)
@@ -222,7 +215,21 @@ impl EventSource for Park {
         if self.state.load(Ordering::Acquire) {
             // here may have recursive call for subscribe
             // normally the recursion depth is not too deep
-            return self.fast_wake_up();
+            // greenws: run it only after the drop guard is released. The
+            // coroutine runs on this thread, inside this call: when it
+            // parks again here it waits for `wait_kernel` to clear, and when
+            // it ends and drops the last handle of itself (its `Inner`
+            // holds this `Park`) the drop waits for it too; the guard held
+            // over the run made both spin for good (a worker at 100% CPU
+            // and every coroutine queued behind it stuck; greenws's
+            // runtime tests hung so on a machine with no idle CPU).
+            // Nothing below touches `self` once the guard is gone.
+            let co = self.wait_co.take();
+            drop(_g);
+            if let Some(co) = co {
+                run_coroutine(co);
+            }
+            return;
         }
 
         // re-check the cancel status; a cancel between the registration

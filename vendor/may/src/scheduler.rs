@@ -204,9 +204,22 @@ impl Scheduler {
         const RUN_BUDGET: usize = 256;
         const GLOBAL_EVERY: usize = 61;
         let local = unsafe { &mut *self.local_queues.get_unchecked(id).get() };
+        let started = timeout_list::now();
+        let mut helper_woken = false;
         for ran in 1..=RUN_BUDGET {
             if ran % GLOBAL_EVERY == 0 {
                 self.collect_global(id);
+            }
+            // greenws: queued work waiting for long: wake a sleeping worker
+            // to steal some (see `Selector::wake_helper`)
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            if !helper_woken
+                && ran % 4 == 0
+                && local.has_tasks()
+                && timeout_list::now().saturating_sub(started)
+                    >= self.get_selector().help_wanted_after_ns()
+            {
+                helper_woken = self.get_selector().wake_helper(id);
             }
             match local.pop() {
                 Some(co) => run_coroutine(co),

@@ -26,10 +26,24 @@ const HELP_AFTER_NS: u64 = 200_000;
 /// events, unless the OS has no CPU for it; the others look at most this
 /// often.
 const HELP_SLEEPER_AFTER_NS: u64 = 1_000_000;
+/// greenws: a running worker that has not taken its events for this long
+/// counts as stalled (in one coroutine, or without a CPU): see
+/// `Selector::may_drive` and `Selector::watch`.
+const STALLED_AFTER_NS: u64 = 1_000_000;
+/// greenws: see `Selector::help_wanted_after_ns`.
+const HELP_WANTED_SPARE_NS: u64 = 50_000;
+const HELP_WANTED_BUSY_NS: u64 = 1_000_000;
+/// greenws: how often the watchdog measures the machine's idle CPU time.
+const IDLE_SAMPLE_EVERY: Duration = Duration::from_millis(100);
 
 struct SingleSelector {
+    /// the sockets registered with this worker (and nothing else)
     epoll: Epoll,
+    /// this worker's wakeup eventfd
     evfd: EventFd,
+    /// greenws: where this worker sleeps when another worker is the
+    /// driver (see `Selector::idle_wait`): its eventfd only
+    park: Epoll,
     #[cfg(feature = "io_timeout")]
     timer_list: TimerList,
     free_ev: Queue<Arc<EventData>>,
@@ -48,18 +62,15 @@ struct SingleSelector {
 
 impl SingleSelector {
     pub fn new() -> io::Result<Self> {
-        // wakeup data is 0
-        let info = EpollEvent::new(EpollFlags::EPOLLIN, 0);
-
         let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
         let evfd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
-
-        // add the eventfd to the epfd
-        epoll.add(evfd.as_fd(), info)?;
+        let park = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        park.add(evfd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, 0))?;
 
         Ok(SingleSelector {
             epoll,
             evfd,
+            park,
             free_ev: Queue::new(),
             dispatch: Mutex::new(()),
             helpers: AtomicUsize::new(0),
@@ -71,19 +82,44 @@ impl SingleSelector {
     }
 }
 
+/// No worker is the driver.
+const NO_DRIVER: usize = usize::MAX;
+
 pub(crate) struct Selector {
     // 128 should be fine for max io threads
     vec: SmallVec<[SingleSelector; 128]>,
+    /// greenws: one readiness view of every worker's sockets: each
+    /// worker's `epoll` (event data `id + 1`) and `driver_evfd` (event data
+    /// 0). The one idle worker that is the driver sleeps here; the other
+    /// idle workers sleep on their `park` (see `idle_wait`).
+    all: Epoll,
+    /// greenws: wakes whichever worker is the driver.
+    driver_evfd: EventFd,
+    /// greenws: the id of the worker sleeping on `all`, or `NO_DRIVER`.
+    driver: AtomicUsize,
+    /// greenws: whether the machine had an idle CPU lately (see `watch`).
+    spare_cpu: AtomicBool,
 }
 
 impl Selector {
     pub fn new(io_workers: usize) -> io::Result<Self> {
+        let all = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)?;
+        let driver_evfd = EventFd::from_flags(EfdFlags::EFD_NONBLOCK | EfdFlags::EFD_CLOEXEC)?;
+        all.add(driver_evfd.as_fd(), EpollEvent::new(EpollFlags::EPOLLIN, 0))?;
         let mut s = Selector {
             vec: SmallVec::new(),
+            all,
+            driver_evfd,
+            driver: AtomicUsize::new(NO_DRIVER),
+            spare_cpu: AtomicBool::new(true),
         };
 
-        for _ in 0..io_workers {
+        for id in 0..io_workers {
             let ss = SingleSelector::new()?;
+            s.all.add(
+                ss.epoll.0.as_fd(),
+                EpollEvent::new(EpollFlags::EPOLLIN, id as u64 + 1),
+            )?;
             s.vec.push(ss);
         }
 
@@ -105,20 +141,24 @@ impl Selector {
             .unwrap_or(EpollTimeout::NONE);
         #[cfg(not(feature = "io_timeout"))]
         let timeout_ms = EpollTimeout::NONE;
-        // info!("select; timeout={:?}", timeout_ms);
 
         let single_selector = &self.vec[id];
-        let epoll = &single_selector.epoll;
 
-        // Wait for epoll events for at most timeout_ms milliseconds
-        single_selector.polling.store(true, Ordering::SeqCst);
-        let n = epoll.wait(events, timeout_ms);
-        single_selector.polling.store(false, Ordering::SeqCst);
-        let n = n?;
-        // println!("epoll_wait = {}", n);
-
-        // collect coroutines
-        dispatch(scheduler, id, Some(single_selector), &events[..n]);
+        if timeout_ms == EpollTimeout::ZERO {
+            // work is queued: take this worker's ready sockets, never sleep
+            let n = single_selector.epoll.wait(events, EpollTimeout::ZERO)?;
+            dispatch(scheduler, id, &events[..n]);
+            // and those of the parked workers, when no driver watches them
+            if self.driver.load(Ordering::SeqCst) == NO_DRIVER {
+                for other in (1..self.vec.len()).map(|k| (id + k) % self.vec.len()) {
+                    if self.vec[other].polling.load(Ordering::SeqCst) {
+                        self.take_events_of(scheduler, id, other, events);
+                    }
+                }
+            }
+        } else {
+            self.idle_wait(scheduler, id, events, timeout_ms)?;
+        }
         single_selector.last_round.store(now(), Ordering::Relaxed);
 
         // run the local tasks (greenws: within a budget, see
@@ -153,12 +193,177 @@ impl Selector {
         Ok(next_expire)
     }
 
+    /// greenws: how an idle worker sleeps, the shape of tokio's single I/O
+    /// driver. With an epoll per worker, each idle worker slept in its own
+    /// `epoll_wait` and was woken for each batch of its own sockets: two
+    /// workers were woken 0.19-0.25 times per echoed message against
+    /// 0.05-0.07 for tokio (`benches/switches.sh`), and their wake-ups
+    /// competed with everything else for the CPUs. Now one idle worker, the
+    /// driver, sleeps on `all` (every worker's epoll) and takes the ready
+    /// sockets of all of them; the other idle workers sleep on their own
+    /// eventfd (`park`) and are woken for work queued to them, for a timer,
+    /// or by a worker whose queued coroutines have waited too long
+    /// (`wake_helper`: the woken worker steals from its queue, then becomes
+    /// the next driver when it runs out of work). Which idle worker may
+    /// drive: `may_drive`.
+    ///
+    /// The driver's own wake-ups: `wakeup(id)` writes the eventfd of `id`,
+    /// then, if `id` is the driver, `driver_evfd`; the driver announces
+    /// itself, then reads its eventfd before it sleeps. Either it sees the
+    /// write or the waker sees it as the driver.
+    fn idle_wait(
+        &self,
+        scheduler: &Scheduler,
+        id: usize,
+        events: &mut [SysEvent],
+        timeout: EpollTimeout,
+    ) -> io::Result<()> {
+        let single_selector = &self.vec[id];
+        single_selector.polling.store(true, Ordering::SeqCst);
+        let is_driver = self.may_drive(id)
+            && self
+                .driver
+                .compare_exchange(NO_DRIVER, id, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok();
+        if !is_driver {
+            let n = single_selector.park.wait(events, timeout);
+            single_selector.polling.store(false, Ordering::SeqCst);
+            n?;
+            self.take_wakeup(scheduler, id);
+            // the driver may have left this worker's sockets (it was not
+            // there, or it skipped a selector busy with its timers)
+            let n = single_selector.epoll.wait(events, EpollTimeout::ZERO)?;
+            dispatch(scheduler, id, &events[..n]);
+            return Ok(());
+        }
+
+        let mut buf = [0u8; 8];
+        let woken = read(single_selector.evfd.as_fd(), &mut buf).is_ok();
+        let n = if woken {
+            Ok(0)
+        } else {
+            self.all.wait(events, timeout)
+        };
+        self.driver.store(NO_DRIVER, Ordering::SeqCst);
+        single_selector.polling.store(false, Ordering::SeqCst);
+        let n = n?;
+        if woken {
+            scheduler.collect_global(id);
+        }
+
+        // which epolls are ready (the events buffer is reused below)
+        let mut ready: SmallVec<[usize; 16]> = SmallVec::new();
+        for event in &events[..n] {
+            match event.data() {
+                0 => {
+                    read(self.driver_evfd.as_fd(), &mut buf).ok();
+                    self.take_wakeup(scheduler, id);
+                }
+                data => ready.push(data as usize - 1),
+            }
+        }
+        for other in ready {
+            if other == id {
+                let n = single_selector.epoll.wait(events, EpollTimeout::ZERO)?;
+                dispatch(scheduler, id, &events[..n]);
+            } else {
+                self.take_events_of(scheduler, id, other, events);
+            }
+        }
+        Ok(())
+    }
+
+    /// greenws: whether idle worker `id` may become the driver. With an
+    /// idle CPU, always: it serves ready sockets at once on that CPU. When
+    /// no CPU has been idle lately (`spare_cpu`), only if no other worker is
+    /// running (each one is idle, or stalled in one coroutine): a running
+    /// worker takes the parked workers' sockets at the end of each of its
+    /// rounds (`select`), and a driver woken beside it would only take a
+    /// CPU from another thread, ours or not. (With two workers and a load
+    /// generator on two CPUs, a driver that woke beside the running worker
+    /// was most of the remaining wake-ups.)
+    fn may_drive(&self, id: usize) -> bool {
+        if self.spare_cpu.load(Ordering::Relaxed) {
+            return true;
+        }
+        let now = now();
+        self.vec.iter().enumerate().all(|(k, other)| {
+            k == id
+                || other.polling.load(Ordering::SeqCst)
+                || now.saturating_sub(other.last_round.load(Ordering::Relaxed)) >= STALLED_AFTER_NS
+        })
+    }
+
+    /// greenws: how long a worker's queued coroutines may wait before it
+    /// wakes a sleeping worker to steal some (`wake_helper`, called from
+    /// `Scheduler::run_queued_tasks_budgeted`): 50 us when the machine has
+    /// an idle CPU, the helper's wake-up costs no one; 1 ms when it has
+    /// none, a helper only adds a runnable thread to the CPUs' queues.
+    pub fn help_wanted_after_ns(&self) -> u64 {
+        if self.spare_cpu.load(Ordering::Relaxed) {
+            HELP_WANTED_SPARE_NS
+        } else {
+            HELP_WANTED_BUSY_NS
+        }
+    }
+
+    /// greenws: wakes a worker sleeping in `idle_wait` (the driver or a
+    /// parked one) other than `id`, to steal from `id`'s queue; false if
+    /// none sleeps.
+    pub fn wake_helper(&self, id: usize) -> bool {
+        let count = self.vec.len();
+        let sleeper = (1..count)
+            .map(|k| (id + k) % count)
+            .find(|&k| self.vec[k].polling.load(Ordering::SeqCst));
+        if let Some(sleeper) = sleeper {
+            self.wakeup(sleeper);
+        }
+        sleeper.is_some()
+    }
+
+    /// greenws: clears worker `id`'s eventfd and takes its global queue.
+    fn take_wakeup(&self, scheduler: &Scheduler, id: usize) {
+        let mut buf = [0u8; 8];
+        read(self.vec[id].evfd.as_fd(), &mut buf).ok();
+        scheduler.collect_global(id);
+    }
+
+    /// greenws: worker `id` takes the ready events of worker `other`'s
+    /// epoll and schedules their coroutines on its own queue; returns how
+    /// many. Skipped (0) while `other` handles its I/O timers.
+    fn take_events_of(
+        &self,
+        scheduler: &Scheduler,
+        id: usize,
+        other: usize,
+        events: &mut [SysEvent],
+    ) -> usize {
+        let single_selector = &self.vec[other];
+        let Ok(_dispatch) = single_selector.dispatch.try_lock() else {
+            return 0;
+        };
+        single_selector.helpers.fetch_add(1, Ordering::SeqCst);
+        let n = single_selector
+            .epoll
+            .wait(events, EpollTimeout::ZERO)
+            .unwrap_or(0);
+        let took = dispatch(scheduler, id, &events[..n]);
+        single_selector.helpers.fetch_sub(1, Ordering::SeqCst);
+        took
+    }
+
     // this will post an os event so that we can wake up the event loop
     #[inline]
     pub fn wakeup(&self, id: usize) {
         let buf = 1u64.to_le_bytes();
         let ret = write(&self.vec[id].evfd, &buf);
         trace!("wakeup id={:?}, ret={:?}", id, ret);
+        // greenws: the driver sleeps on `all`, not on its eventfd (see
+        // `idle_wait`)
+        std::sync::atomic::fence(Ordering::SeqCst);
+        if self.driver.load(Ordering::SeqCst) == id {
+            write(&self.driver_evfd, &buf).ok();
+        }
     }
 
     // register io event to the selector
@@ -294,19 +499,7 @@ impl Selector {
                     continue;
                 }
             }
-            let Ok(_dispatch) = single_selector.dispatch.try_lock() else {
-                continue;
-            };
-            single_selector.helpers.fetch_add(1, Ordering::SeqCst);
-            let n = single_selector
-                .epoll
-                .wait(events, EpollTimeout::ZERO)
-                .unwrap_or(0);
-            // the owner's wakeup eventfd is level-triggered: left unread,
-            // it still wakes the owner
-            dispatch(scheduler, id, None, &events[..n]);
-            single_selector.helpers.fetch_sub(1, Ordering::SeqCst);
-            took |= n > 0;
+            took |= self.take_events_of(scheduler, id, other, events) > 0;
         }
         took
     }
@@ -321,7 +514,11 @@ impl Selector {
     /// each worker that has not taken its events for a millisecond.
     pub fn watch(&self) {
         let count = self.vec.len();
+        let mut idle = IdleCpu::new();
         loop {
+            if let Some(spare) = idle.sample() {
+                self.spare_cpu.store(spare, Ordering::Relaxed);
+            }
             let now = now();
             let mut any_busy = false;
             for (id, single_selector) in self.vec.iter().enumerate() {
@@ -330,7 +527,7 @@ impl Selector {
                 }
                 any_busy = true;
                 let last_round = single_selector.last_round.load(Ordering::Relaxed);
-                if now.saturating_sub(last_round) < 1_000_000 {
+                if now.saturating_sub(last_round) < STALLED_AFTER_NS {
                     continue;
                 }
                 let sleeper = (1..count)
@@ -367,23 +564,58 @@ impl Selector {
     }
 }
 
-/// Schedules the coroutines waiting for `events` on worker `id`'s queue.
-/// `own` is the selector of `id` when these are its own events (its
-/// wakeup event is consumed then); a helper passes `None`.
-fn dispatch(scheduler: &Scheduler, id: usize, own: Option<&SingleSelector>, events: &[SysEvent]) {
-    for event in events {
-        if event.data() == 0 {
-            let Some(single_selector) = own else {
-                continue; // another worker's wakeup: leave it to it
-            };
-            // this is just a wakeup event, ignore it
-            let mut buf = [0u8; 8];
-            // clear the eventfd, ignore the result
-            read(single_selector.evfd.as_fd(), &mut buf).ok();
-            // info!("got wakeup event in select, id={}", id);
-            scheduler.collect_global(id);
-            continue;
+/// greenws: whether the machine had an idle CPU lately: at least half a
+/// CPU's time idle over the last `IDLE_SAMPLE_EVERY`, from /proc/stat.
+struct IdleCpu {
+    at: std::time::Instant,
+    /// (idle, total) jiffies at `at`, all CPUs
+    last: Option<(u64, u64)>,
+}
+
+impl IdleCpu {
+    fn new() -> Self {
+        IdleCpu {
+            at: std::time::Instant::now(),
+            last: Self::read(),
         }
+    }
+
+    /// None until the next sample is due (or when /proc/stat cannot be read).
+    fn sample(&mut self) -> Option<bool> {
+        if self.at.elapsed() < IDLE_SAMPLE_EVERY {
+            return None;
+        }
+        self.at = std::time::Instant::now();
+        let (last, now) = (self.last, Self::read());
+        self.last = now;
+        let ((idle0, total0), (idle1, total1)) = (last?, now?);
+        let (idle, total) = (idle1.saturating_sub(idle0), total1.saturating_sub(total0));
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        // idle CPUs on average >= 1/2
+        Some(total > 0 && idle * cpus * 2 >= total)
+    }
+
+    /// The aggregate line: "cpu user nice system idle iowait irq softirq steal ...".
+    fn read() -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let fields: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .take(8)
+            .map(|f| f.parse().ok())
+            .collect::<Option<_>>()?;
+        let idle = fields.get(3)? + fields.get(4)?;
+        Some((idle, fields.iter().sum()))
+    }
+}
+
+/// Schedules the coroutines waiting for `events` (of a worker's `epoll`) on
+/// worker `id`'s queue; returns how many.
+fn dispatch(scheduler: &Scheduler, id: usize, events: &[SysEvent]) -> usize {
+    let mut scheduled = 0;
+    for event in events {
         let data = unsafe { &mut *(event.data() as *mut EventData) };
         let events = event.events().bits() as usize;
         // info!("select got event, data={:p}, events={}", data, events);
@@ -406,9 +638,11 @@ fn dispatch(scheduler: &Scheduler, id: usize, own: Option<&SingleSelector>, even
             h.remove()
         });
 
+        scheduled += 1;
         #[cfg(feature = "work_steal")]
         scheduler.schedule_with_id(co, id);
         #[cfg(not(feature = "work_steal"))]
         crate::coroutine_impl::run_coroutine(co);
     }
+    scheduled
 }
