@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use super::{from_nix_error, EventData, IoData};
 #[cfg(feature = "io_timeout")]
-use super::{timeout_handler, TimerList};
+use super::{timed_out_coroutine, TimerList};
+#[cfg(feature = "io_timeout")]
+use crate::coroutine_impl::CoroutineImpl;
 use crate::scheduler::Scheduler;
 use crate::timeout_list::now;
 
@@ -176,9 +178,27 @@ impl Selector {
         // deal with the timer list
         #[cfg(feature = "io_timeout")]
         let next_expire = match single_selector.dispatch.try_lock() {
-            Ok(_dispatch) => single_selector
-                .timer_list
-                .schedule_timer(now(), &timeout_handler),
+            Ok(dispatch) => {
+                // greenws: the coroutines whose I/O timed out are queued
+                // here and run after `dispatch` is released (may ran each
+                // one at once, inside the timer handling). Run under it, a
+                // coroutine that then computed or blocked for long kept
+                // every other worker from this worker's sockets (their
+                // `try_lock` fails), and the driver, woken again and again
+                // by those still-ready sockets (`all` is level-triggered),
+                // spun on a CPU for as long (runtime test
+                // `stuck_after_io_timeout`).
+                let timed_out = std::cell::RefCell::new(SmallVec::<[CoroutineImpl; 8]>::new());
+                let next_expire = single_selector.timer_list.schedule_timer(now(), &|data| {
+                    timed_out.borrow_mut().extend(timed_out_coroutine(data))
+                });
+                drop(dispatch);
+                for co in timed_out.into_inner() {
+                    scheduler.schedule_with_id(co, id);
+                    work_left = true;
+                }
+                next_expire
+            }
             // greenws: a helper is dispatching here; never wait for it (it
             // may be the one waiting for a CPU), look again in 1 ms
             Err(_) => Some(1_000_000),

@@ -79,10 +79,12 @@ fn from_nix_error(err: nix::Error) -> ::std::io::Error {
     std::io::Error::from_raw_os_error(err as i32)
 }
 
+/// The coroutine an expired I/O timer wakes, its result set to `TimedOut`;
+/// `None` when its I/O ended first.
 #[cfg(feature = "io_timeout")]
-fn timeout_handler(data: TimerData) {
+fn timed_out_coroutine(data: TimerData) -> Option<CoroutineImpl> {
     if data.event_data.is_null() {
-        return;
+        return None;
     }
 
     let event_data = unsafe { &mut *data.event_data };
@@ -90,15 +92,22 @@ fn timeout_handler(data: TimerData) {
     event_data.timer.borrow_mut().take();
 
     // get and check the coroutine
-    let mut co = match event_data.co.take() {
-        Some(co) => co,
-        None => return,
-    };
-
+    let mut co = event_data.co.take()?;
     set_co_para(&mut co, io::Error::new(io::ErrorKind::TimedOut, "timeout"));
+    Some(co)
+}
 
+// greenws: epoll.rs runs the timed-out coroutines itself, after its timer
+// handling (see `Selector::select`)
+#[cfg(all(
+    feature = "io_timeout",
+    not(any(target_os = "linux", target_os = "android"))
+))]
+fn timeout_handler(data: TimerData) {
     // resume the coroutine with timeout error
-    run_coroutine(co);
+    if let Some(co) = timed_out_coroutine(data) {
+        run_coroutine(co);
+    }
 }
 
 // the timeout data
