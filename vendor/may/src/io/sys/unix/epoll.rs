@@ -50,8 +50,9 @@ struct SingleSelector {
     timer_list: TimerList,
     free_ev: Queue<Arc<EventData>>,
     // greenws: other workers may dispatch this selector's events (see
-    // `help_stalled`). `dispatch` keeps their dispatch apart from the
-    // owner's timer handling, `helpers` counts those between their
+    // `help_stalled`). `dispatch` keeps every dispatch of this epoll's
+    // events (the owner's and the helpers') and the owner's timer handling
+    // apart, `helpers` counts those between their
     // `epoll_wait` and the end of their dispatch (event data is freed only
     // when there are none), `last_round` is when (`now()`) the owner last
     // took its events (or, while it waits, a helper last looked), and
@@ -148,8 +149,7 @@ impl Selector {
 
         if timeout_ms == EpollTimeout::ZERO {
             // work is queued: take this worker's ready sockets, never sleep
-            let n = single_selector.epoll.wait(events, EpollTimeout::ZERO)?;
-            dispatch(scheduler, id, &events[..n]);
+            self.take_own_events(scheduler, id, events)?;
             // and those of the parked workers, when no driver watches them
             if self.driver.load(Ordering::SeqCst) == NO_DRIVER {
                 for other in (1..self.vec.len()).map(|k| (id + k) % self.vec.len()) {
@@ -252,8 +252,7 @@ impl Selector {
             self.take_wakeup(scheduler, id);
             // the driver may have left this worker's sockets (it was not
             // there, or it skipped a selector busy with its timers)
-            let n = single_selector.epoll.wait(events, EpollTimeout::ZERO)?;
-            dispatch(scheduler, id, &events[..n]);
+            self.take_own_events(scheduler, id, events)?;
             return Ok(());
         }
 
@@ -284,8 +283,7 @@ impl Selector {
         }
         for other in ready {
             if other == id {
-                let n = single_selector.epoll.wait(events, EpollTimeout::ZERO)?;
-                dispatch(scheduler, id, &events[..n]);
+                self.take_own_events(scheduler, id, events)?;
             } else {
                 self.take_events_of(scheduler, id, other, events);
             }
@@ -331,14 +329,44 @@ impl Selector {
     /// parked one) other than `id`, to steal from `id`'s queue; false if
     /// none sleeps.
     pub fn wake_helper(&self, id: usize) -> bool {
-        let count = self.vec.len();
-        let sleeper = (1..count)
-            .map(|k| (id + k) % count)
-            .find(|&k| self.vec[k].polling.load(Ordering::SeqCst));
+        let sleeper = self.sleeper_for(id);
         if let Some(sleeper) = sleeper {
             self.wakeup(sleeper);
         }
         sleeper.is_some()
+    }
+
+    /// greenws: a worker sleeping in `idle_wait` to wake for worker `id`:
+    /// one of the three before it if one sleeps (a worker steals from, and
+    /// helps, the three after it: `Scheduler::run_queued_tasks`,
+    /// `help_stalled`), else any (it takes the ready sockets as the driver).
+    fn sleeper_for(&self, id: usize) -> Option<usize> {
+        let count = self.vec.len();
+        let sleeping = |k: &usize| self.vec[*k].polling.load(Ordering::SeqCst);
+        (1..count.min(4))
+            .map(|k| (id + count - k) % count)
+            .find(sleeping)
+            .or_else(|| (1..count).map(|k| (id + k) % count).find(sleeping))
+    }
+
+    /// greenws: worker `id` takes the ready events of its own epoll, under
+    /// its `dispatch` lock: a helper (the driver) may be dispatching them
+    /// too, and a dispatch unlinks the sockets' I/O timers from this
+    /// worker's timer list, which two threads must not do at once. Skipped
+    /// while a helper holds the lock (it is taking these events).
+    fn take_own_events(
+        &self,
+        scheduler: &Scheduler,
+        id: usize,
+        events: &mut [SysEvent],
+    ) -> io::Result<()> {
+        let single_selector = &self.vec[id];
+        let Ok(_dispatch) = single_selector.dispatch.try_lock() else {
+            return Ok(());
+        };
+        let n = single_selector.epoll.wait(events, EpollTimeout::ZERO)?;
+        dispatch(scheduler, id, &events[..n]);
+        Ok(())
     }
 
     /// greenws: clears worker `id`'s eventfd and takes its global queue.
@@ -435,13 +463,21 @@ impl Selector {
     #[inline]
     pub fn del_fd(&self, io_data: &IoData) {
         #[cfg(feature = "io_timeout")]
-        if let Some(h) = io_data.timer.borrow_mut().take() {
-            unsafe {
-                // mark the timer as removed if any, this only happened
-                // when cancel an IO. what if the timer expired at the same time?
-                // because we run this func in the user space, so the timer handler
-                // will not got the coroutine
-                h.with_mut_data(|value| value.data.event_data = std::ptr::null_mut());
+        {
+            // greenws: under the owner's `dispatch` lock, like
+            // `add_io_timer`: a timer left by a cancelled I/O may expire on
+            // the owner's thread at this moment
+            let owner = &self.vec[io_data.fd as usize % self.vec.len()];
+            let _dispatch = owner
+                .dispatch
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(h) = io_data.timer.borrow_mut().take() {
+                unsafe {
+                    // mark the timer as removed if any, this only happened
+                    // when cancel an IO
+                    h.with_mut_data(|value| value.data.event_data = std::ptr::null_mut());
+                }
             }
         }
 
@@ -533,7 +569,6 @@ impl Selector {
     /// (every 10 ms when none is), this wakes a sleeping worker to help
     /// each worker that has not taken its events for a millisecond.
     pub fn watch(&self) {
-        let count = self.vec.len();
         let mut idle = IdleCpu::new();
         loop {
             if let Some(spare) = idle.sample() {
@@ -550,10 +585,7 @@ impl Selector {
                 if now.saturating_sub(last_round) < STALLED_AFTER_NS {
                     continue;
                 }
-                let sleeper = (1..count)
-                    .map(|k| (id + k) % count)
-                    .find(|&k| self.vec[k].polling.load(Ordering::SeqCst));
-                if let Some(sleeper) = sleeper {
+                if let Some(sleeper) = self.sleeper_for(id) {
                     self.wakeup(sleeper);
                 }
             }
@@ -574,13 +606,25 @@ impl Selector {
     #[cfg(feature = "io_timeout")]
     pub fn add_io_timer(&self, io: &IoData, timeout: Duration) {
         let id = io.fd as usize % self.vec.len();
-        // info!("io timeout = {:?}", dur);
+        // greenws: under the owner's `dispatch` lock, which its timer
+        // handling holds: a timer that expired between `add_timer` and the
+        // store of its handle (this thread without a CPU for the whole
+        // timeout) had the two threads in `io.timer` at once (a `RefCell`:
+        // "already borrowed" panics under a stress test of 2 ms UDP read
+        // timeouts beside two CPU hogs), and left a handle to a node already
+        // popped. No holder of that lock runs a coroutine, so this cannot
+        // wait for itself.
+        let _dispatch = self.vec[id]
+            .dispatch
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let (h, b_new) = self.vec[id].timer_list.add_timer(timeout, io.timer_data());
+        io.timer.borrow_mut().replace(h);
+        drop(_dispatch);
         if b_new {
             // wake up the event loop thread to recall the next wait timeout
             self.wakeup(id);
         }
-        io.timer.borrow_mut().replace(h);
     }
 }
 
@@ -647,7 +691,10 @@ fn dispatch(scheduler: &Scheduler, id: usize, events: &[SysEvent]) -> usize {
             None => continue,
         };
 
-        // it's safe to remove the timer since we are running the timer_list in the same thread
+        // greenws: the caller holds the `dispatch` lock of the epoll these
+        // events came from, which the owner's timer handling and every
+        // other dispatch of it take too: one thread at a time unlinks from
+        // that worker's timer list
         #[cfg(feature = "io_timeout")]
         data.timer.borrow_mut().take().map(|h| {
             unsafe {
