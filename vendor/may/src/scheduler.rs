@@ -204,19 +204,20 @@ impl Scheduler {
         const RUN_BUDGET: usize = 256;
         const GLOBAL_EVERY: usize = 61;
         let local = unsafe { &mut *self.local_queues.get_unchecked(id).get() };
-        let started = timeout_list::now();
+        #[cfg(any(target_os = "linux", target_os = "android"))]
         let mut helper_woken = false;
         for ran in 1..=RUN_BUDGET {
             if ran % GLOBAL_EVERY == 0 {
                 self.collect_global(id);
             }
-            // greenws: queued work waiting for long: wake a sleeping worker
-            // to steal some (see `Selector::wake_helper`)
+            // greenws: queued work waiting for long (since this round took
+            // its events): wake a sleeping worker to steal some (see
+            // `Selector::wake_helper`)
             #[cfg(any(target_os = "linux", target_os = "android"))]
             if !helper_woken
                 && ran % 4 == 0
                 && local.has_tasks()
-                && timeout_list::now().saturating_sub(started)
+                && timeout_list::now().saturating_sub(self.get_selector().round_started(id))
                     >= self.get_selector().help_wanted_after_ns()
             {
                 helper_woken = self.get_selector().wake_helper(id);

@@ -325,6 +325,12 @@ impl Selector {
         }
     }
 
+    /// greenws: when worker `id` last took its events (`now()`), the
+    /// start of its current round while it runs.
+    pub fn round_started(&self, id: usize) -> u64 {
+        self.vec[id].last_round.load(Ordering::Relaxed)
+    }
+
     /// greenws: wakes a worker sleeping in `idle_wait` (the driver or a
     /// parked one) other than `id`, to steal from `id`'s queue; false if
     /// none sleeps.
@@ -632,8 +638,17 @@ impl Selector {
 /// CPU's time idle over the last `IDLE_SAMPLE_EVERY`, from /proc/stat.
 struct IdleCpu {
     at: std::time::Instant,
-    /// (idle, total) jiffies at `at`, all CPUs
-    last: Option<(u64, u64)>,
+    /// /proc/stat at `at`
+    last: Option<CpuTimes>,
+}
+
+/// The machine's CPU time since boot, all CPUs (the aggregate line of
+/// /proc/stat), and how many CPUs it counts.
+#[derive(Clone, Copy)]
+struct CpuTimes {
+    idle: u64,
+    total: u64,
+    cpus: u64,
 }
 
 impl IdleCpu {
@@ -652,26 +667,33 @@ impl IdleCpu {
         self.at = std::time::Instant::now();
         let (last, now) = (self.last, Self::read());
         self.last = now;
-        let ((idle0, total0), (idle1, total1)) = (last?, now?);
-        let (idle, total) = (idle1.saturating_sub(idle0), total1.saturating_sub(total0));
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
-        // idle CPUs on average >= 1/2
-        Some(total > 0 && idle * cpus * 2 >= total)
+        let (last, now) = (last?, now?);
+        let idle = now.idle.saturating_sub(last.idle);
+        let total = now.total.saturating_sub(last.total);
+        // the idle share of all the machine's CPUs, in CPUs, >= 1/2 (the
+        // CPUs /proc/stat counts, not the ones this process may use: the
+        // shares are of all of them)
+        Some(total > 0 && idle * now.cpus * 2 >= total)
     }
 
-    /// The aggregate line: "cpu user nice system idle iowait irq softirq steal ...".
-    fn read() -> Option<(u64, u64)> {
+    /// "cpu user nice system idle iowait irq softirq steal ...", then a
+    /// "cpuN" line per CPU.
+    fn read() -> Option<CpuTimes> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
-        let fields: Vec<u64> = stat
-            .lines()
+        let mut lines = stat.lines();
+        let fields: Vec<u64> = lines
             .next()?
             .split_whitespace()
             .skip(1)
             .take(8)
             .map(|f| f.parse().ok())
             .collect::<Option<_>>()?;
-        let idle = fields.get(3)? + fields.get(4)?;
-        Some((idle, fields.iter().sum()))
+        let cpus = lines.take_while(|line| line.starts_with("cpu")).count() as u64;
+        Some(CpuTimes {
+            idle: fields.get(3)? + fields.get(4)?,
+            total: fields.iter().sum(),
+            cpus: cpus.max(1),
+        })
     }
 }
 
